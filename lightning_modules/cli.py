@@ -1,0 +1,91 @@
+"""The ``neuroalign`` command.
+
+``neuroalign fit|validate|test|predict`` is a :class:`NeuroAlignCLI` (LightningCLI in subclass mode:
+models and data chosen by ``class_path``). Every other sub-command is a plain function listed in
+:data:`COMMANDS` and run through ``jsonargparse.CLI``, so ``neuroalign <command> --help`` documents it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import NeuroAlignError
+
+__all__ = ["COMMANDS", "main", "NeuroAlignCLI"]
+
+#: non-Lightning sub-commands: name -> "module:function" (imported lazily)
+COMMANDS: dict[str, str] = {
+    # issue 3: robust fine-tuning
+    "plot-schedule": "lightning_modules.schedules:plot_schedule",
+    "attack-figure": "lightning_modules.attack_figure:attack_figure",
+    # issue 5: Brain-Score
+    "make-synthetic-benchmark": "callbacks.synthetic:make_synthetic_benchmark",
+    "score": "callbacks.commands:score_command",
+    "layer-sweep": "callbacks.layer_sweep:layer_sweep",
+    "export-brainscore": "callbacks.export:export_brainscore",
+    # issue 6: prototype evolution analyses
+    "analyze-distribution": "lightning_modules.evolution.analyses:score_distribution",
+    "analyze-convergence": "lightning_modules.evolution.analyses:convergence_profile",
+    "analyze-neighbours": "lightning_modules.evolution.analyses:nearest_images",
+    # foundation
+    "list-layers": "lightning_modules.zoo:list_layers_command",
+}
+
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _load(target: str) -> Callable:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _usage() -> str:
+    lines = [
+        "usage: neuroalign {fit,validate,test,predict," + ",".join(COMMANDS) + "} ...",
+        "",
+        "Lightning sub-commands (configs: class_path/init_args YAML, see configs/):",
+        "  fit, validate, test, predict   e.g. neuroalign fit -c configs/quickstart.yaml",
+        "",
+        "Other commands (neuroalign <command> --help):",
+    ]
+    for name, target in COMMANDS.items():
+        lines.append(f"  {name:26s} {target}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``neuroalign`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            from jsonargparse import CLI
+
+            func = _load(COMMANDS[argv[0]])
+            result = CLI(func, args=argv[1:], prog=f"neuroalign {argv[0]}", as_positional=False)
+            if result is not None and not isinstance(result, (int, bool)):
+                print(result)
+            return 0
+        if argv and argv[0] in ("-h", "--help") or not argv:
+            print(_usage())
+            return 0
+        from .lightning_cli import NeuroAlignCLI
+
+        NeuroAlignCLI(args=argv)
+        return 0
+    except NeuroAlignError as err:
+        print(f"neuroalign: error: {err}", file=sys.stderr)
+        return 2
+
+
+def __getattr__(name: str):
+    if name == "NeuroAlignCLI":
+        from .lightning_cli import NeuroAlignCLI
+
+        return NeuroAlignCLI
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

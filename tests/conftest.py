@@ -1,0 +1,28 @@
+"""Shared test setup: no W&B, no Brain-Score side effects, few threads, tiny everything."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("BS_INSTALL_DEPENDENCIES", "no")
+os.environ.setdefault("RESULTCACHING_DISABLE", "1")
+os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _isolate_home(tmp_path_factory, monkeypatch):
+    """Keep caches (BrainIO, torch hub) of a test away from the user's home."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("BRAINIO_HOME", str(home / ".brainio"))
+    monkeypatch.setenv("TORCH_HOME", str(home / ".torch"))
+    yield
