@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from .errors import NeuroAlignError
+from .errors import find_user_error
 
 __all__ = ["COMMANDS", "main", "NeuroAlignCLI"]
 
@@ -74,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         NeuroAlignCLI(args=argv)
         return 0
-    except NeuroAlignError as err:
-        print(f"neuroalign: error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - user errors become one line, everything else propagates
+        user_error = find_user_error(err)
+        if user_error is None:
+            raise
+        print(f"neuroalign: error: {user_error}", file=sys.stderr)
         return 2
 
 

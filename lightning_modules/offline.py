@@ -63,4 +63,4 @@ def require_download(what: str, destination: str | Path | None, config_key: str,
         hint: extra sentence for the error message.
     """
     if not network_available(url):
-        raise MissingFileError(what, destination, config_key, hint)
+        raise MissingFileError(what, destination, config_key, hint, offline=True)

@@ -1,0 +1,79 @@
+"""LightningCLI of neuroalign: ``neuroalign fit|validate|test|predict -c configs/<...>.yaml``.
+
+Models and data are chosen by ``class_path`` (subclass mode), so any LightningModule / DataModule
+subclass -- ours or a user's -- plugs in from YAML. The data's ``input_size`` follows the model
+(linked after instantiation from the model's ``input_size``), the logger defaults to CSV under
+``runs/``, and the resolved config is saved next to the logs (overwritten on a re-run, as W&B needs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+__all__ = ["NeuroAlignCLI", "model_input_side"]
+
+DEFAULT_TRAINER = {
+    "default_root_dir": "runs",
+    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "neuroalign"}},
+}
+
+
+def model_input_side(module: Any) -> int | None:
+    """The side (pixels) of the images a LightningModule's network expects, or ``None`` if it has none.
+
+    Looks for ``input_size`` on the module, then on its ``model`` attribute; accepts an int or (C, H, W).
+    """
+    for owner in (module, getattr(module, "model", None)):
+        size = getattr(owner, "input_size", None)
+        if size is not None:
+            return int(size if isinstance(size, int) else size[-1])
+    return None
+
+
+class NeuroAlignCLI(LightningCLI):
+    """LightningCLI with neuroalign defaults: subclass mode, CSV logger, input size linked model -> data."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("model_class", LightningModule)
+        # datamodule_class=None: data is an optional subclass of LightningDataModule (EvolutionModule needs none)
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("trainer_defaults", DEFAULT_TRAINER)
+        kwargs.setdefault("seed_everything_default", 0)
+        kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("parser_kwargs", {"parser_mode": "omegaconf"} if _has_omegaconf() else {})
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model", "data.init_args.input_size", compute_fn=model_input_side, apply_on="instantiate")
+
+    def after_fit(self) -> None:
+        self._report_outputs()
+
+    def after_validate(self) -> None:
+        self._report_outputs()
+
+    def after_test(self) -> None:
+        self._report_outputs()
+
+    def _report_outputs(self) -> None:
+        trainer = self.trainer
+        lines = [f"outputs: {trainer.log_dir}"] if trainer.log_dir else []
+        ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or getattr(trainer.checkpoint_callback, "last_model_path", "")
+        if ckpt:
+            lines.append(f"checkpoint: {ckpt}")
+        if trainer.is_global_zero:
+            for line in lines:
+                print(f"[neuroalign] {line}", flush=True)
+
+
+def _has_omegaconf() -> bool:
+    try:
+        import omegaconf  # noqa: F401
+    except ImportError:
+        return False
+    return True
