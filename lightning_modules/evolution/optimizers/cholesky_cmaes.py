@@ -1,0 +1,205 @@
+"""Cholesky CMA-ES, the Ponce-lab variant (RECIPES section 3), torch-native and batched over units.
+
+The whole CMA-ES update lives in this file. The search distribution of each unit is
+``N(mean, sigma^2 A^T A)`` (row-vector convention: a code is ``mean + sigma * z @ A`` with
+``z ~ N(0, I)``). Per generation ``g >= 1``:
+
+* the ``mu = floor(lambda / 2)`` best codes are recombined with log weights into the new mean;
+* the sigma path ``ps`` and the covariance path ``pc`` accumulate the weighted ``z`` of the parents;
+* ``sigma *= exp(cs / damps * (|ps| / chiN - 1))``;
+* every ``a_update_freq`` generations ``A`` and ``A^-1`` get the rank-1 update that turns
+  ``C = A^T A`` into ``(1 - c1) C + c1 pc^T pc`` (no matrix inverse or decomposition).
+
+Generation 0 is the single initial code (zeros by default): ``ask()`` returns it alone and
+``tell()`` makes it the mean. All state is float32 on the optimiser's device; a population is one
+batched matrix product ``z @ A`` for all units at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ...errors import ConfigError
+from .base import EvolutionOptimizer, default_population_size, draw_seed
+
+__all__ = ["CholeskyCMAES"]
+
+
+class CholeskyCMAES(EvolutionOptimizer):
+    """Torch Cholesky CMA-ES maximising scores (Ponce-lab constants), one state per unit.
+
+    Example::
+
+        es = CholeskyCMAES(4096, seed=0)          # lambda 40, mu 20, sigma0 3
+        for _ in range(100):
+            codes = es.ask()                      # (1, 4096) at generation 0, then (40, 4096)
+            es.tell(codes, score(codes))          # higher is better
+
+    With ``num_units=K`` every tensor gains a leading unit dimension: ``ask() -> (K, n, dim)``,
+    ``tell(codes (K, n, dim), scores (K, n))``; the K states evolve independently (each its own
+    mean, sigma, paths, A and A^-1) but are sampled and updated in single batched operations.
+    Memory: two ``dim x dim`` float32 matrices per unit (128 MB per unit at dim 4096).
+
+    Args:
+        dim: code length N.
+        population_size: lambda; default ``4 + floor(3 log2 N)`` (40 at N = 4096).
+        init_sigma: initial step size sigma0.
+        init_code: initial code ``(dim,)`` (or ``(K, dim)``); default zeros.
+        a_update_freq: generations between rank-1 updates of A and A^-1.
+        seed: seed of the optimiser's own torch RNG; ``None`` draws one from torch's global RNG.
+        device: device of the state and of the returned codes.
+        num_units: K independent states evolved at once, or ``None`` for one (no unit dimension).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        population_size: int | None = None,
+        init_sigma: float = 3.0,
+        init_code: Tensor | None = None,
+        a_update_freq: int = 10,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        num_units: int | None = None,
+    ) -> None:
+        super().__init__(dim, population_size or default_population_size(dim), num_units, device)
+        if init_sigma <= 0:
+            raise ConfigError(f"init_sigma must be > 0, got {init_sigma}")
+        if a_update_freq < 1:
+            raise ConfigError(f"a_update_freq must be >= 1, got {a_update_freq}")
+        n, lam, k = self.dim, self.population_size, self._k
+        self.a_update_freq = int(a_update_freq)
+        self.init_sigma = float(init_sigma)
+        # selection and recombination
+        self.mu = lam // 2
+        raw = math.log(lam / 2 + 0.5) - torch.log(torch.arange(1, self.mu + 1, dtype=torch.float64))
+        weights = raw / raw.sum()
+        self.mueff = float(1.0 / (weights**2).sum())
+        self.weights = weights.to(torch.float32)
+        # adaptation constants (RECIPES section 3)
+        self.cc = 4.0 / (n + 4.0)
+        self.cs = math.sqrt(self.mueff) / (math.sqrt(self.mueff) + math.sqrt(n))
+        self.c1 = 2.0 / (n + math.sqrt(2.0)) ** 2
+        self.damps = 1.0 + self.cs + 2.0 * max(0.0, math.sqrt((self.mueff - 1.0) / (n + 1.0)) - 1.0)
+        self.chi_n = math.sqrt(n) * (1.0 - 1.0 / (4.0 * n) + 1.0 / (21.0 * n**2))
+        # dynamic state
+        if init_code is None:
+            start = torch.zeros(k, n)
+        else:
+            start = torch.as_tensor(init_code, dtype=torch.float32).reshape(-1, n).expand(k, n).clone()
+        self._init_code = start
+        self._xmean = start.clone()
+        self._sig = torch.full((k,), self.init_sigma)
+        self._ps = torch.zeros(k, n)
+        self._pc = torch.zeros(k, n)
+        self._a = torch.eye(n).expand(k, n, n).clone()
+        self._ainv = self._a.clone()
+        self._z: Tensor | None = None  # standard-normal draws of the last ask (K, lambda, N)
+        self._asked: Tensor | None = None  # codes of the last ask
+        self._last_a_update = 0
+        self.seed = draw_seed(seed)
+        self._rng = torch.Generator(device=self.device)
+        self._rng.manual_seed(self.seed)
+        self._to(self.device)
+
+    # ------------------------------------------------------------------ ask / tell
+    def _ask(self) -> Tensor:
+        if self.generation == 0:
+            self._z = None
+            self._asked = self._init_code.unsqueeze(1).clone()
+            return self._asked
+        z = torch.randn(self._k, self.population_size, self.dim, generator=self._rng, device=self.device)
+        self._z = z
+        self._asked = self._xmean.unsqueeze(1) + self._sig[:, None, None] * torch.bmm(z, self._a)
+        return self._asked
+
+    def _tell(self, codes: Tensor, scores: Tensor) -> None:
+        if self.generation == 0:
+            self._xmean = self._init_code.clone()
+            return
+        if codes.shape[1] < self.mu:
+            raise ValueError(f"tell() needs at least mu={self.mu} codes per unit, got {codes.shape[1]}")
+        z = self._z if self._asked is not None and self._z is not None and torch.equal(codes, self._asked) else self._recover_z(codes)
+        order = torch.argsort(scores, dim=1, descending=True, stable=True)[:, : self.mu]
+        index = order.unsqueeze(-1).expand(-1, -1, self.dim)
+        w = self.weights
+        self._xmean = torch.einsum("m,kmd->kd", w, torch.gather(codes, 1, index))
+        zw = torch.einsum("m,kmd->kd", w, torch.gather(z, 1, index))
+        cs, cc = self.cs, self.cc
+        self._ps = (1 - cs) * self._ps + math.sqrt(cs * (2 - cs) * self.mueff) * zw
+        self._pc = (1 - cc) * self._pc + math.sqrt(cc * (2 - cc) * self.mueff) * torch.bmm(zw.unsqueeze(1), self._a).squeeze(1)
+        self._sig = self._sig * torch.exp((cs / self.damps) * (self._ps.norm(dim=1) / self.chi_n - 1))
+        if self.generation - self._last_a_update >= self.a_update_freq:
+            self._rank_one_update()
+            self._last_a_update = self.generation
+        self._z = self._asked = None
+
+    def _rank_one_update(self) -> None:
+        """``A <- a A + b v^T pc`` and ``A^-1 <- A^-1 / a - d (A^-1 v^T) v`` with ``v = pc A^-1``, so
+        that ``A^T A`` becomes ``(1 - c1) A^T A + c1 pc^T pc`` and the two stay exact inverses."""
+        c1 = self.c1
+        v = torch.bmm(self._pc.unsqueeze(1), self._ainv).squeeze(1)  # (K, N)
+        nv = (v * v).sum(dim=1).clamp_min(1e-30)  # (K,)
+        s = torch.sqrt(1 + nv * c1 / (1 - c1))
+        a = math.sqrt(1 - c1)
+        b = (a / nv) * (s - 1)
+        d = (1 - 1 / s) / (a * nv)
+        ainv_vt = torch.bmm(self._ainv, v.unsqueeze(-1))  # (K, N, 1)
+        self._a = a * self._a + b[:, None, None] * v.unsqueeze(-1) * self._pc.unsqueeze(1)
+        self._ainv = self._ainv / a - d[:, None, None] * ainv_vt * v.unsqueeze(1)
+
+    def _recover_z(self, codes: Tensor) -> Tensor:
+        """Standard-normal coordinates of codes that did not come from the last ``ask``."""
+        return torch.bmm((codes - self._xmean.unsqueeze(1)) / self._sig[:, None, None], self._ainv)
+
+    # ------------------------------------------------------------------ accessors and state
+    def _sigma(self) -> Tensor:
+        return self._sig
+
+    def _mean(self) -> Tensor:
+        return self._xmean
+
+    _TENSORS = ("_init_code", "_xmean", "_sig", "_ps", "_pc", "_a", "_ainv")
+
+    def _state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {name.lstrip("_"): getattr(self, name).cpu() for name in self._TENSORS}
+        state.update(
+            z=None if self._z is None else self._z.cpu(),
+            asked=None if self._asked is None else self._asked.cpu(),
+            last_a_update=self._last_a_update,
+            seed=self.seed,
+            rng_state=self._rng.get_state(),
+            rng_device=self._rng.device.type,
+        )
+        return state
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self._TENSORS:
+            setattr(self, name, state[name.lstrip("_")].to(self.device, torch.float32))
+        self._z = None if state["z"] is None else state["z"].to(self.device)
+        self._asked = None if state["asked"] is None else state["asked"].to(self.device)
+        self._last_a_update = int(state["last_a_update"])
+        self.seed = int(state["seed"])
+        if state["rng_device"] == self._rng.device.type:
+            self._rng.set_state(state["rng_state"])
+        else:  # a CPU state cannot drive a CUDA generator: continue from a derived seed
+            cpu = torch.Generator().set_state(state["rng_state"]) if state["rng_device"] == "cpu" else None
+            seed = int(torch.randint(0, 2**62, (1,), generator=cpu).item()) if cpu is not None else self.seed + self.generation
+            self._rng.manual_seed(seed)
+
+    def _to(self, device: torch.device) -> None:
+        for name in self._TENSORS:
+            setattr(self, name, getattr(self, name).to(device))
+        self.weights = self.weights.to(device)
+        if self._z is not None:
+            self._z = self._z.to(device)
+        if self._asked is not None:
+            self._asked = self._asked.to(device)
+        if getattr(self, "_rng", None) is not None and self._rng.device.type != device.type:
+            seed = int(torch.randint(0, 2**62, (1,), generator=self._rng, device=self._rng.device).item())
+            self._rng = torch.Generator(device=device)
+            self._rng.manual_seed(seed)
