@@ -360,6 +360,8 @@ def neural_assemblies(
     stimulus_set.identifier = identifier
     coords = {
         "stimulus_id": ("presentation", np.tile(stimulus_ids, reps)),
+        # a second presentation coordinate keeps brainscore-vision's multi-coordinate groupby on `presentation`
+        "stimulus_index": ("presentation", np.tile(np.arange(n_stimuli), reps)),
         "repetition": ("presentation", np.repeat(np.arange(reps), n_stimuli)),
         "neuroid_id": ("neuroid", [f"n{i}" for i in range(n_neuroids)]),
         "region": ("neuroid", [region] * n_neuroids),
@@ -373,8 +375,7 @@ def neural_assemblies(
     repetitions = NeuroidAssembly(data, coords=coords, dims=["presentation", "neuroid", "time_bin"]).squeeze("time_bin")
     averaged = average_repetition(repetitions)
     # restore stimulus order (groupby sorts) so rows match `stimulus_ids`
-    order = {sid: i for i, sid in enumerate(stimulus_ids)}
-    averaged = averaged.isel(presentation=np.argsort([order[s] for s in averaged["stimulus_id"].values]))
+    averaged = averaged.isel(presentation=np.argsort(averaged["stimulus_index"].values))
     for assembly in (repetitions, averaged):
         assembly.attrs["stimulus_set"] = stimulus_set
         assembly.attrs["stimulus_set_identifier"] = identifier
