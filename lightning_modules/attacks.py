@@ -2,7 +2,8 @@
 
 Plain functions, usable without Lightning. Every attack perturbs pixels on the [0,1] scale; the model
 normalises inside (as every model in neuroalign does). Gradients are taken with respect to the
-perturbation only (``torch.autograd.grad``), so no parameter gradient is computed or accumulated.
+perturbation only (``torch.autograd.grad``, with the parameters' ``requires_grad`` switched off for the
+duration of the attack and restored after), so no parameter gradient is computed or accumulated.
 The attacks never change the model's train/eval mode: the caller decides (FGSM-RS training keeps the
 model in train mode for both passes, robust evaluation runs in eval mode). They also work inside
 ``torch.no_grad`` / ``torch.inference_mode`` blocks (e.g. Lightning's validation loop).
@@ -13,7 +14,8 @@ strings into floats for configs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -84,6 +86,24 @@ def _loss_grad(
     return losses.detach(), grad
 
 
+@contextmanager
+def _parameters_frozen(model: nn.Module) -> Iterator[None]:
+    """Switch ``requires_grad`` off on the model's trainable parameters for the attack pass, then restore it.
+
+    ``torch.autograd.grad(..., delta)`` alone already avoids accumulating parameter gradients; with the
+    parameters frozen autograd also stops recording the weight branches (and saving their inputs),
+    which makes the attack pass about 15 % cheaper on a ViT (benchmarks/bench_fgsm.py).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def _finite_rows(grad: Tensor) -> Tensor:
     """Boolean (B,) mask: the sample's gradient has no inf / NaN."""
     return torch.isfinite(grad.flatten(1)).all(dim=1)
@@ -134,7 +154,7 @@ def fgsm_rs_step(
     """
     check_budget(eps, alpha, "linf")
     loss_fn = loss_fn or _default_loss
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), _parameters_frozen(model):
         x = x.detach().clone()
         delta = torch.empty_like(x).uniform_(-eps, eps)
         delta.requires_grad_(True)
@@ -248,7 +268,7 @@ def pgd(
     if targeted:  # a target outside the head fails with a one-line error before any work
         loss_fn = _checking_targets(loss_fn)
     n_starts = restarts if random_start else 1
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), _parameters_frozen(model):
         x = x.detach().clone()
         y = y.detach().clone()
         best, best_score = x, None

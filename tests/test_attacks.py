@@ -192,3 +192,13 @@ def test_as_fraction_parses_config_strings():
     assert as_fraction("0.5", "eps") == 0.5
     with pytest.raises(ConfigError, match="two/255"):
         as_fraction("two/255", "model.init_args.eps")
+
+
+def test_attacks_restore_each_parameters_requires_grad():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(DIM, 8), nn.ReLU(), nn.Linear(8, 3))
+    model[1].weight.requires_grad_(False)  # a frozen parameter stays frozen
+    before = [p.requires_grad for p in model.parameters()]
+    x, y = images(4), torch.tensor([0, 1, 2, 0])
+    fgsm_rs(model, x, y, 0.1, 0.1)
+    pgd(model, x, y, 0.1, 0.05, 2, "linf", restarts=2)
+    assert [p.requires_grad for p in model.parameters()] == before == [False, True, True, True]
