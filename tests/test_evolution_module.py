@@ -1,0 +1,179 @@
+"""EvolutionModule: it optimises, batches K units x lambda images, resumes exactly, stops on dead units."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from torch import nn
+from torchvision.utils import save_image
+
+from lightning_modules.errors import ConfigError
+from lightning_modules.evolution.generators.pixels import PixelGenerator
+from lightning_modules.evolution.images import load_image_folder
+from lightning_modules.evolution.module import EvolutionModule, EvolutionStopped
+from lightning_modules.evolution.units import Unit
+
+
+def _cnn(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 5))
+
+
+def _trainer(root: Path, callbacks=(), checkpoints: bool = False, **kwargs) -> L.Trainer:
+    kwargs.setdefault("max_epochs", 1)
+    return L.Trainer(
+        accelerator="cpu",
+        default_root_dir=root,
+        logger=L.pytorch.loggers.CSVLogger(root),
+        callbacks=list(callbacks),
+        enable_checkpointing=checkpoints,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
+
+
+def _scores_csv(root: Path) -> Path:
+    return root / "lightning_logs" / "version_0" / "evolution" / "scores.csv"
+
+
+def test_linear_filter_reaches_90_percent_of_its_analytic_optimum(tmp_path):
+    side = 6
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * side * side, 1))
+    w, b = net[1].weight[0].detach(), net[1].bias[0].item()
+    best_possible = w.clamp(min=0).sum().item() + b  # pixels in [0, 1]: 1 where w > 0, else 0
+    worst_possible = w.clamp(max=0).sum().item() + b
+    module = EvolutionModule(net, [Unit("1", 0)], PixelGenerator(side), n_generations=60, seed=0)
+    _trainer(tmp_path).fit(module)
+    reached = (module.best_scores[0].item() - worst_possible) / (best_possible - worst_possible)
+    assert reached >= 0.9
+    first = (module.history[0, 0, 2].item() - worst_possible) / (best_possible - worst_possible)
+    assert first < 0.6  # it started from the grey zero code, so the optimiser did the work
+
+
+def test_prototype_beats_every_natural_image_on_a_random_cnn(tmp_path):
+    torch.manual_seed(3)
+    folder = tmp_path / "natural"
+    folder.mkdir()
+    for i in range(12):  # smooth random "natural" images
+        low = torch.rand(3, 4, 4)
+        save_image(nn.functional.interpolate(low[None], size=(16, 16), mode="bilinear")[0], folder / f"img_{i:02d}.png")
+    natural, _ = load_image_folder(folder, size=16)
+    net = _cnn(1)
+    module = EvolutionModule(net, [Unit("0", 2), Unit("4", 1)], PixelGenerator(16), n_generations=25, seed=1)
+    natural_scores = module.unit_set.activations(natural)
+    _trainer(tmp_path).fit(module)
+    assert (module.best_scores > natural_scores.max(0).values).all()
+    protos = torch.load(_scores_csv(tmp_path).parent / "prototypes.pt", weights_only=True)
+    rescored = module.unit_set.activations(protos["images"]).diagonal()
+    torch.testing.assert_close(rescored, module.best_scores)
+
+
+def test_one_generator_and_one_model_forward_per_generation(tmp_path):
+    gen, net = PixelGenerator(8), _cnn()
+    seen = {"gen": [], "model": 0}
+    gen.register_forward_pre_hook(lambda m, args: seen["gen"].append(args[0].shape[0]))
+    net.register_forward_pre_hook(lambda *a: seen.__setitem__("model", seen["model"] + 1))
+    module = EvolutionModule(net, [Unit("0", 0), Unit("0", 1), Unit("4", 2)], gen, n_generations=3, snapshot_every=100)
+    seen["model"] = 0
+    trainer = _trainer(tmp_path)
+    trainer.fit(module)
+    lam = module.evolver.population_size
+    # generation 0: one zero code per unit; then K x lambda codes in one batch; + final best images
+    assert seen["gen"][:3] == [3, 3 * lam, 3 * lam]
+    assert seen["model"] == 3
+    assert trainer.global_step == 3 and module.generation == 3
+
+
+def test_max_steps_bounds_the_generations(tmp_path):
+    module = EvolutionModule(_cnn(), [Unit("4", 0)], PixelGenerator(8), n_generations=50)
+    _trainer(tmp_path, max_steps=4, max_epochs=-1).fit(module)
+    assert module.generation == 4
+    assert len(_scores_csv(tmp_path).read_text().splitlines()) == 1 + 4
+
+
+class _Crash(Callback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step >= self.at:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_interruption_reproduces_scores_exactly(tmp_path):
+    def make():
+        return EvolutionModule(_cnn(), [Unit("4", 0), Unit("0", 1)], PixelGenerator(8), n_generations=12, snapshot_every=4, seed=5)
+
+    _trainer(tmp_path / "full").fit(make())
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _trainer(tmp_path / "crashed", [ckpt, _Crash(7)], checkpoints=True).fit(make())
+    saved = torch.load(tmp_path / "ckpt" / "epoch=0-step=5.ckpt", weights_only=True)
+    assert saved["evolution"]["generation"] == 5
+    assert not any(k.startswith(("model.", "generator.")) for k in saved["state_dict"])  # frozen weights not stored
+    resumed = make()
+    _trainer(tmp_path / "resumed").fit(resumed, ckpt_path=tmp_path / "ckpt" / "epoch=0-step=5.ckpt")
+    full, again = _scores_csv(tmp_path / "full"), _scores_csv(tmp_path / "resumed")
+    assert len(again.read_text().splitlines()) == 1 + 12 * 2
+    assert filecmp.cmp(full, again, shallow=False)
+    assert resumed.generation == 12
+
+
+@pytest.mark.parametrize("kind", ["constant", "nan"])
+def test_dead_unit_stops_with_message_and_saves_state(tmp_path, kind):
+    net = _cnn()
+    with torch.no_grad():
+        net[0].bias[3] = -1e3 if kind == "constant" else float("nan")  # ReLU(conv) channel 3: always 0 / NaN
+    module = EvolutionModule(net, [Unit("4", 0), Unit("1", 3)], PixelGenerator(8), n_generations=10)
+    with pytest.raises(EvolutionStopped, match=r"1_3 \((constant 0|NaN)\).*state saved to .*stopped.ckpt"):
+        _trainer(tmp_path).fit(module)
+    folder = _scores_csv(tmp_path).parent
+    # NaN shows at once; a constant needs a population (generation 0 is one zero code per unit)
+    expected = 2 if kind == "constant" else 1
+    assert module.generation == expected
+    state = torch.load(folder / "stopped.ckpt", weights_only=True)
+    assert state["evolution"]["generation"] == expected
+    assert (folder / "prototypes.pt").is_file()
+
+
+def test_target_model_loads_a_robust_finetune_checkpoint(tmp_path):
+    trained = _cnn(seed=7)
+    path = tmp_path / "finetune.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}, "epoch": 3}, path)
+    module = EvolutionModule(_cnn(seed=8), [Unit("4", 0)], PixelGenerator(8), checkpoint=str(path))
+    torch.testing.assert_close(module.model[0].weight, trained[0].weight)
+    with pytest.raises(ConfigError, match="does not fit"):
+        EvolutionModule(nn.Sequential(nn.Flatten(), nn.Linear(192, 2)), [Unit("1", 0)], PixelGenerator(8), checkpoint=str(path))
+
+
+def test_bad_arguments_are_config_errors():
+    with pytest.raises(ConfigError, match="n_generations"):
+        EvolutionModule(_cnn(), [Unit("4", 0)], PixelGenerator(8), n_generations=0)
+    with pytest.raises(ConfigError, match=r"unknown layer 'clasifier'.*units\[0\]\.layer"):
+        EvolutionModule(_cnn(), [Unit("clasifier", 0)], PixelGenerator(8))
+
+
+def test_optimizer_factory_and_wandb_media(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    from lightning_modules.evolution.optimizers.pycma import PyCMA
+
+    logged = []
+    monkeypatch.setattr(WandbLogger, "log_image", lambda self, key, images, **kw: logged.append((key, len(images))))
+    monkeypatch.setattr(WandbLogger, "log_metrics", lambda self, metrics, step=None: logged.append(("metrics", step)))
+    factory = lambda dim, **kw: PyCMA(dim, population_size=6, diagonal=True, **kw)  # noqa: E731
+    module = EvolutionModule(_cnn(), [Unit("4", 0), Unit("4", 1)], PixelGenerator(8), optimizer=factory, n_generations=4, snapshot_every=2)
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=logger, default_root_dir=tmp_path, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module)
+    assert isinstance(module.evolver, PyCMA) and module.evolver.population_size == 6
+    assert [k for k, _ in logged if k == "evolution/best"] == ["evolution/best"] * 2  # generations 1 and 3
+    assert ("evolution/montage", 1) in logged
+    assert [s for k, s in logged if k == "metrics"][:4] == [0, 1, 2, 3]
