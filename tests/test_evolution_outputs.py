@@ -1,0 +1,65 @@
+"""Evolution files: scores.csv columns and exact round trip, best PNGs, montage layout, prototypes.pt."""
+
+from __future__ import annotations
+
+import csv
+
+import lightning as L
+import torch
+from PIL import Image
+from torch import nn
+
+from lightning_modules.evolution.generators.pixels import PixelGenerator
+from lightning_modules.evolution.module import EvolutionModule
+from lightning_modules.evolution.outputs import SCORE_COLUMNS, EvolutionOutputs, read_scores
+from lightning_modules.evolution.units import Unit
+
+
+def test_scores_csv_columns_and_exact_round_trip(tmp_path):
+    history = torch.randn(3, 2, 4)
+    path = EvolutionOutputs(tmp_path).write_scores(["a", "b"], history)
+    with open(path) as fh:
+        assert next(csv.reader(fh)) == ["generation", "unit", "mean", "max", "best_so_far", "sigma"] == list(SCORE_COLUMNS)
+    rows = read_scores(path)
+    assert [(r["generation"], r["unit"]) for r in rows] == [(0, "a"), (0, "b"), (1, "a"), (1, "b"), (2, "a"), (2, "b")]
+    back = torch.tensor([[r[c] for c in SCORE_COLUMNS[2:]] for r in rows]).view(3, 2, 4)
+    assert torch.equal(back.float(), history)  # repr keeps every float32 bit
+
+
+def test_best_images_montage_and_prototypes(tmp_path):
+    out = EvolutionOutputs(tmp_path)
+    images = torch.rand(2, 3, 10, 10)
+    paths = out.write_best(["u0", "u1"], images)
+    assert [p.name for p in paths] == ["u0.png", "u1.png"]
+    png = torch.tensor(list(Image.open(paths[1]).getdata())).T.reshape(3, 10, 10) / 255
+    assert (png - images[1]).abs().max() <= 1 / 255 + 1e-6
+    path, grid = out.write_montage(torch.rand(4, 2, 3, 10, 10))  # 4 snapshots x 2 units
+    assert grid.shape == (3, 2 * 12 + 2, 4 * 12 + 2)  # rows = units, columns = snapshots (2 px padding)
+    assert Image.open(path).size == (4 * 12 + 2, 2 * 12 + 2)
+    out.write_prototypes([{"layer": "x", "channel": 0}], ["u0"], torch.ones(1, 5), images[:1], torch.tensor([2.0]), 7)
+    data = torch.load(tmp_path / "prototypes.pt", weights_only=True)
+    assert data["labels"] == ["u0"] and data["generation"] == 7 and data["codes"].shape == (1, 5)
+
+
+def test_module_writes_every_output_under_the_log_dir(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
+    module = EvolutionModule(net, [Unit("0", 1), Unit("3", 2, name="logit2")], PixelGenerator(8), n_generations=7, snapshot_every=3)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=L.pytorch.loggers.CSVLogger(tmp_path), enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module)
+    folder = tmp_path / "lightning_logs" / "version_0" / "evolution"
+    rows = read_scores(folder / "scores.csv")
+    assert len(rows) == 7 * 2 and {r["unit"] for r in rows} == {"0_1", "logit2"}
+    for unit in ("0_1", "logit2"):
+        best = [r["best_so_far"] for r in rows if r["unit"] == unit]
+        assert best == sorted(best)  # best so far never decreases
+        assert all(r["max"] <= r["best_so_far"] and r["mean"] <= r["max"] for r in rows if r["unit"] == unit)
+    assert module.snapshot_generations == [2, 5, 6]  # every 3 generations and the last
+    assert Image.open(folder / "montage.png").size == (3 * 10 + 2, 2 * 10 + 2)
+    assert sorted(p.name for p in (folder / "best").iterdir()) == ["0_1.png", "logit2.png"]
+    protos = torch.load(folder / "prototypes.pt", weights_only=True)
+    assert protos["images"].shape == (2, 3, 8, 8) and protos["codes"].shape == (2, 192)
+    assert protos["units"][1] == {"layer": "3", "channel": 2, "position": None, "token": None, "name": "logit2"}
+    torch.testing.assert_close(protos["scores"], torch.tensor([rows[-2]["best_so_far"], rows[-1]["best_so_far"]]))
+    metrics = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()
+    assert "evolution/logit2/best_so_far" in metrics  # score curves reach any logger
