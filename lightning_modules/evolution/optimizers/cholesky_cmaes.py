@@ -148,9 +148,10 @@ class CholeskyCMAES(EvolutionOptimizer):
         a = math.sqrt(1 - c1)
         b = (a / nv) * (s - 1)
         d = (1 - 1 / s) / (a * nv)
-        ainv_vt = torch.bmm(self._ainv, v.unsqueeze(-1))  # (K, N, 1)
-        self._a = a * self._a + b[:, None, None] * v.unsqueeze(-1) * self._pc.unsqueeze(1)
-        self._ainv = self._ainv / a - d[:, None, None] * ainv_vt * v.unsqueeze(1)
+        ainv_vt = torch.bmm(self._ainv, v.unsqueeze(-1))  # (K, N, 1), from the old A^-1
+        # in place: no N x N temporaries (each would be 64 MB at N = 4096)
+        self._a.mul_(a).baddbmm_((b[:, None] * v).unsqueeze(-1), self._pc.unsqueeze(1))
+        self._ainv.div_(a).baddbmm_(ainv_vt * -d[:, None, None], v.unsqueeze(1))
 
     def _recover_z(self, codes: Tensor) -> Tensor:
         """Standard-normal coordinates of codes that did not come from the last ``ask``."""
@@ -166,7 +167,8 @@ class CholeskyCMAES(EvolutionOptimizer):
     _TENSORS = ("_init_code", "_xmean", "_sig", "_ps", "_pc", "_a", "_ainv")
 
     def _state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {name.lstrip("_"): getattr(self, name).cpu() for name in self._TENSORS}
+        # copies: A and A^-1 are updated in place later
+        state: dict[str, Any] = {name.lstrip("_"): getattr(self, name).detach().to("cpu", copy=True) for name in self._TENSORS}
         state.update(
             z=None if self._z is None else self._z.cpu(),
             asked=None if self._asked is None else self._asked.cpu(),
@@ -179,7 +181,7 @@ class CholeskyCMAES(EvolutionOptimizer):
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         for name in self._TENSORS:
-            setattr(self, name, state[name.lstrip("_")].to(self.device, torch.float32))
+            setattr(self, name, state[name.lstrip("_")].to(self.device, torch.float32, copy=True))
         self._z = None if state["z"] is None else state["z"].to(self.device)
         self._asked = None if state["asked"] is None else state["asked"].to(self.device)
         self._last_a_update = int(state["last_a_update"])

@@ -1,16 +1,15 @@
 """``cma.CMAEvolutionStrategy`` behind the ask/tell interface (maximising, seeded, writing no files).
 
-pycma draws its samples from numpy's *global* RNG; each wrapped strategy keeps its own copy of that
-RNG state and swaps it in only around its own calls, so several strategies (one per unit) and the
-rest of the program do not disturb one another and a restored state reproduces the run exactly.
+By default pycma draws from numpy's *global* RNG (seeded by its ``seed`` option). Here each wrapped
+strategy gets its own ``numpy.random.RandomState(seed)`` as pycma's ``randn`` option: the same
+stream as ``{"seed": seed}`` gives, but several strategies (one per unit) and the rest of the
+program do not disturb one another, and the pickled strategy (RNG included) restores bit for bit.
 pycma is not batched: K units are K strategies stepped one after the other.
 """
 
 from __future__ import annotations
 
-import contextlib
 import pickle
-from collections.abc import Iterator
 from typing import Any
 
 import cma
@@ -65,33 +64,16 @@ class PyCMA(EvolutionOptimizer):
         )
         opts = dict(options or {})
         opts.update(popsize=self.population_size, verbose=-9, verb_log=0, verb_disp=0, CMA_diagonal=self.diagonal)
-        self._rng_states: list[Any] = [None] * self._k
         self._es: list[cma.CMAEvolutionStrategy] = []
         for k in range(self._k):
-            with self._numpy_rng(k, fresh=True):
-                self._es.append(cma.CMAEvolutionStrategy(start[k].copy(), float(init_sigma), {**opts, "seed": self.seed + k}))
+            randn = np.random.RandomState(self.seed + k).randn  # pycma's seed= stream, private
+            self._es.append(cma.CMAEvolutionStrategy(start[k].copy(), float(init_sigma), {**opts, "seed": float("nan"), "randn": randn}))
         self._asked_np: list[list[np.ndarray]] | None = None
         self._asked: Tensor | None = None
 
-    @contextlib.contextmanager
-    def _numpy_rng(self, k: int, fresh: bool = False) -> Iterator[None]:
-        """Run a pycma call of unit ``k`` with that unit's numpy global-RNG state."""
-        outside = np.random.get_state()
-        try:
-            if not fresh:
-                np.random.set_state(self._rng_states[k])
-            yield
-            self._rng_states[k] = np.random.get_state()
-        finally:
-            np.random.set_state(outside)
-
     def _ask(self) -> Tensor:
-        asked = []
-        for k, es in enumerate(self._es):
-            with self._numpy_rng(k):
-                asked.append(es.ask())
-        self._asked_np = asked
-        self._asked = torch.from_numpy(np.asarray(asked, dtype=np.float32)).to(self.device)
+        self._asked_np = [es.ask() for es in self._es]
+        self._asked = torch.from_numpy(np.asarray(self._asked_np, dtype=np.float32)).to(self.device)
         return self._asked
 
     def _tell(self, codes: Tensor, scores: Tensor) -> None:
@@ -99,8 +81,7 @@ class PyCMA(EvolutionOptimizer):
         solutions = self._asked_np if same else list(codes.double().cpu().numpy())
         losses = (-scores.double()).nan_to_num(posinf=np.finfo(np.float64).max).cpu().numpy()
         for k, es in enumerate(self._es):
-            with self._numpy_rng(k):
-                es.tell(list(solutions[k]), losses[k].tolist())
+            es.tell(list(solutions[k]), losses[k].tolist())
         self._asked_np = self._asked = None
 
     def _sigma(self) -> Tensor:
@@ -110,7 +91,7 @@ class PyCMA(EvolutionOptimizer):
         return torch.from_numpy(np.asarray([es.mean for es in self._es], dtype=np.float32)).to(self.device)
 
     def _state_dict(self) -> dict[str, Any]:
-        blob = pickle.dumps((self._es, self._rng_states, self._asked_np))
+        blob = pickle.dumps((self._es, self._asked_np))
         return {
             "seed": self.seed,
             "diagonal": self.diagonal,
@@ -120,7 +101,7 @@ class PyCMA(EvolutionOptimizer):
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed, self.diagonal = int(state["seed"]), bool(state["diagonal"])
-        self._es, self._rng_states, self._asked_np = pickle.loads(state["pickled"].numpy().tobytes())
+        self._es, self._asked_np = pickle.loads(state["pickled"].numpy().tobytes())
         self._asked = None if state["asked"] is None else state["asked"].to(self.device)
 
     def _to(self, device: torch.device) -> None:
