@@ -39,6 +39,7 @@ from lightning_modules.layers import get_layer
 
 from .benchmark import BEHAVIOR, Benchmark, FeatureBenchmark, RegionScore, ScoringContext
 from .brainio_files import BENCHMARK_DATA, BRAINIO_FILES, brainio_home, check_brainio_files, files_for
+from .features import _device_of, model_input_hw, preserved_state
 
 __all__ = [
     "BrainScoreVisionBenchmark",
@@ -94,15 +95,6 @@ def preprocess_unit_range(paths: Sequence[str], size: tuple[int, int]) -> np.nda
     return torch.stack(batch).numpy()
 
 
-def _input_size(model: nn.Module, image_size: int | None) -> tuple[int, int]:
-    if image_size is not None:
-        return (int(image_size), int(image_size))
-    size = getattr(model, "input_size", None)
-    if size is not None:
-        return (int(size[-2]), int(size[-1]))
-    return (224, 224)
-
-
 def make_activations_model(
     model: nn.Module,
     identifier: str,
@@ -138,7 +130,8 @@ def make_activations_model(
             return layer.register_forward_hook(hook)
 
     device = _device_of(model)
-    preprocessing = functools.partial(preprocess_unit_range, size=_input_size(model, image_size))
+    size = (int(image_size), int(image_size)) if image_size else model_input_hw(model)
+    preprocessing = functools.partial(preprocess_unit_range, size=size)
     wrapper = _Wrapper(model=model, preprocessing=preprocessing, identifier=identifier, batch_size=batch_size)
     wrapper._device = device  # PytorchWrapper moves the model to CUDA when available; keep the caller's device
     model.to(device)
@@ -183,29 +176,6 @@ def make_model_commitment(
         behavioral_readout_layer=behavioral_readout_layer,
         visual_degrees=visual_degrees,
     )
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
-    if tensor is None:
-        tensor = next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
-
-
-@contextlib.contextmanager
-def preserved_state(model: nn.Module) -> Iterator[None]:
-    """Restore every submodule's train/eval mode, the parameters' ``requires_grad`` and the device on exit."""
-    modes = {name: module.training for name, module in model.named_modules()}
-    grads = {name: p.requires_grad for name, p in model.named_parameters()}
-    device = _device_of(model)
-    try:
-        yield
-    finally:
-        model.to(device)
-        for name, module in model.named_modules():
-            module.training = modes.get(name, module.training)
-        for name, param in model.named_parameters():
-            param.requires_grad_(grads.get(name, param.requires_grad))
 
 
 # -------------------------------------------------------------------------------- the benchmark
