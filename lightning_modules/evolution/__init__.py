@@ -5,9 +5,15 @@ scores (higher is better); units name the scalar of a network that is maximised.
 """
 
 from .generators import DeepSimGenerator, FourierGenerator, Generator, PixelGenerator
+from .module import EvolutionModule, EvolutionStopped
 from .optimizers import CholeskyCMAES, EvolutionOptimizer, PyCMA
+from .units import Unit, UnitSet
 
 __all__ = [
+    "EvolutionModule",
+    "EvolutionStopped",
+    "Unit",
+    "UnitSet",
     "Generator",
     "DeepSimGenerator",
     "FourierGenerator",
@@ -16,17 +22,3 @@ __all__ = [
     "CholeskyCMAES",
     "PyCMA",
 ]
-
-try:  # part B's files (units, module) may land after these components
-    from .units import Unit, UnitSet
-except ImportError:  # pragma: no cover - transitional
-    pass
-else:
-    __all__ += ["Unit", "UnitSet"]
-
-try:
-    from .module import EvolutionModule
-except ImportError:  # pragma: no cover - transitional
-    pass
-else:
-    __all__ += ["EvolutionModule"]
