@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -42,11 +43,19 @@ def load_images(paths: Sequence[str | Path], image_size: int) -> Tensor:
     return torch.stack(batch)
 
 
-def load_attack_model(checkpoint: str | None, model: str | None, pretrained: bool = True, weights_path: str | None = None) -> nn.Module:
+def load_attack_model(
+    checkpoint: str | None,
+    model: str | None,
+    pretrained: bool = True,
+    weights_path: str | None = None,
+    num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> nn.Module:
     """The network to attack: from a neuroalign checkpoint, or a zoo model by name.
 
     A checkpoint written by ``neuroalign fit`` rebuilds its own model; one whose hyper-parameters
-    hold no model config needs ``model`` too (its weights are then loaded into that zoo model).
+    hold no model config needs ``model`` (and ``num_classes`` / ``model_kwargs`` if they differ from
+    the defaults) too: its weights are then loaded into that zoo model.
     """
     from .robust_finetune import RobustFinetuneModule
     from .zoo import ZooModel
@@ -54,7 +63,8 @@ def load_attack_model(checkpoint: str | None, model: str | None, pretrained: boo
     if checkpoint is None:
         if model is None:
             raise ConfigError("give a checkpoint (`--checkpoint`) or a zoo model name (`--model`)")
-        return ZooModel(model, pretrained=pretrained and weights_path is None, weights_path=weights_path)
+        return ZooModel(model, pretrained=pretrained and weights_path is None, weights_path=weights_path,
+                        num_classes=num_classes, model_kwargs=model_kwargs)
     if not Path(checkpoint).is_file():
         raise MissingFileError("checkpoint", checkpoint, "checkpoint")
     if model is None:
@@ -62,7 +72,7 @@ def load_attack_model(checkpoint: str | None, model: str | None, pretrained: boo
         if "model" not in hparams:
             raise ConfigError(f"checkpoint {checkpoint} stores no model config; name its architecture with `--model`")
         return RobustFinetuneModule.load_from_checkpoint(checkpoint, map_location="cpu").model
-    net = ZooModel(model, pretrained=False)
+    net = ZooModel(model, pretrained=False, num_classes=num_classes, model_kwargs=model_kwargs)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     state = state.get("state_dict", state)
     own = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")} or dict(state)
@@ -90,6 +100,8 @@ def attack_figure(
     model: str | None = None,
     pretrained: bool = True,
     weights_path: str | None = None,
+    num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
     target: int = 1,
     eps: float = 300.0,
     steps: int = 500,
@@ -106,6 +118,8 @@ def attack_figure(
         model: a zoo model name (used alone, or to name a checkpoint's architecture).
         pretrained: with ``model`` alone, load its published weights.
         weights_path: with ``model`` alone, a local weights file instead.
+        num_classes: classifier outputs of ``model`` (default: its weights').
+        model_kwargs: extra network arguments of ``model`` (e.g. ``depth`` of ``cifar_vit``).
         target: target class index (1 = goldfish in ImageNet).
         eps: L2 radius on the [0,1] scale of the ``image_size`` image (seed: 300, nearly unconstrained).
         steps: PGD steps (seed: 500).
@@ -120,7 +134,7 @@ def attack_figure(
     """
     if not images:
         raise ConfigError("no images to attack; pass `--images [a.jpg,b.jpg]`")
-    net = load_attack_model(checkpoint, model, pretrained, weights_path)
+    net = load_attack_model(checkpoint, model, pretrained, weights_path, num_classes, model_kwargs)
     if hasattr(net, "resize_input"):
         net.resize_input = True
     batch = load_images(images, image_size)
