@@ -127,6 +127,13 @@ def test_pixel_generator_sigmoid_and_clamp(size):
         PixelGenerator(activation="tanh")
 
 
+def test_weight_free_generators_follow_the_codes_device():
+    meta_codes = torch.zeros(2, 3 * 4 * 4, device="meta")  # a tensor-free generator keeps the device
+    assert PixelGenerator(image_size=4)(meta_codes).device.type == "meta"
+    fourier = FourierGenerator(image_size=8).to(torch.float64)  # buffers set device and dtype
+    assert fourier(torch.zeros(1, fourier.code_dim)).dtype == torch.float64
+
+
 @pytest.mark.parametrize("size", [16, 33])
 def test_fourier_generator_shapes_and_unit_scale(size):
     gen = FourierGenerator(image_size=size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -43,21 +45,25 @@ class Generator(nn.Module):
             n: number of codes.
             generator: torch RNG for subclasses whose start is random (unused by the default).
         """
-        return torch.zeros(n, self.code_dim, device=self._device(), dtype=torch.float32)
+        ref = self._reference()
+        return torch.zeros(n, self.code_dim, device=ref.device if ref is not None else None)
 
-    def _device(self) -> torch.device:
-        """Device of the first parameter or buffer (CPU for a weight-free generator without buffers)."""
-        for tensor in self.parameters():
-            return tensor.device
-        for tensor in self.buffers():
-            return tensor.device
-        return torch.device("cpu")
+    def _reference(self) -> Tensor | None:
+        """First floating parameter or buffer (gives device and dtype), ``None`` if there is none."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            if tensor.is_floating_point():
+                return tensor
+        return None
 
     def _as_input(self, codes: Tensor) -> Tensor:
-        """Check the shape of ``codes`` and move them to the generator's device as float32."""
+        """Check the shape of ``codes`` and move them to the generator's device and dtype (a generator
+        without tensors keeps the codes' device, as float32)."""
         if codes.ndim != 2 or codes.shape[1] != self.code_dim:
             raise ValueError(f"{type(self).__name__} expects codes of shape (N, {self.code_dim}), got {tuple(codes.shape)}")
-        return codes.to(device=self._device(), dtype=torch.float32)
+        ref = self._reference()
+        if ref is None:
+            return codes.float()
+        return codes.to(device=ref.device, dtype=ref.dtype)
 
     def extra_repr(self) -> str:
         return f"code_dim={self.code_dim}, image_size={self.image_size}"
