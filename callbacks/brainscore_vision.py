@@ -43,6 +43,7 @@ from .features import _device_of, model_input_hw, preserved_state
 
 __all__ = [
     "BrainScoreVisionBenchmark",
+    "check_public_data",
     "BENCHMARK_REGIONS",
     "import_brainscore_vision",
     "preprocess_unit_range",
@@ -291,6 +292,17 @@ class BrainScoreVisionBenchmark(Benchmark):
             error=_scalar(error),
             extra={"brainscore_vision_ceiled": _scalar(score), "model_identifier": context.model_identifier},
         )
+
+
+def check_public_data(benchmarks: Sequence[Benchmark]) -> None:
+    """Check the data files of every :class:`BrainScoreVisionBenchmark` in ``benchmarks`` at once.
+
+    Offline with files missing, one ``MissingFileError`` lists the missing files of all of them (call
+    it before scoring a mix of benchmarks, so a run does not fail benchmark by benchmark).
+    """
+    ids = [b.identifier for b in benchmarks if isinstance(b, BrainScoreVisionBenchmark)]
+    if ids:
+        check_brainio_files(ids)
 
 
 # --------------------------------------------------------------------- in-memory reference data

@@ -39,6 +39,7 @@ from lightning_modules.errors import ConfigError, MissingFileError
 
 from .benchmark import BEHAVIOR, FeatureBenchmark, RegionScore, ScoringContext, StimulusSet, check_region
 from .metrics.ceiling import ceil_score, internal_consistency
+from .metrics.correlation import nanmedian
 from .metrics.i2n import i2n_score, readout_probabilities
 from .metrics.pls import pls_cv_correlations
 from .metrics.splits import brainscore_splits
@@ -208,7 +209,7 @@ class LocalBenchmark(FeatureBenchmark):
         splits = brainscore_splits(len(X), self.stratify)
         r = pls_cv_correlations(X, self.target, splits, device=context.device)
         undefined = int(torch.isnan(r).all(0).sum())
-        per_split = r.nanmedian(dim=1).values.cpu().numpy()
+        per_split = nanmedian(r, dim=1).cpu().numpy()
         if not np.isfinite(per_split).all():
             raise ConfigError(f"{self.identifier}: correlations undefined on every neuroid (constant features?)")
         raw = float(per_split.mean())

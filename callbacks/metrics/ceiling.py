@@ -17,7 +17,7 @@ from sklearn.model_selection import ShuffleSplit
 
 from lightning_modules.errors import ConfigError
 
-from .correlation import pearson_per_column
+from .correlation import nanmedian, pearson_per_column
 
 __all__ = ["internal_consistency", "spearman_brown", "ceil_score"]
 
@@ -57,7 +57,7 @@ def internal_consistency(
     h2 = torch.stack([h[1] for h in halves])
     mask = torch.isfinite(h1) & torch.isfinite(h2)
     r = spearman_brown(pearson_per_column(h1, h2, mask))
-    per_split = r.nanmedian(dim=-1).values
+    per_split = nanmedian(r, dim=-1)
     return {"ceiling": per_split.mean(), "per_split": per_split, "per_neuroid": r}
 
 

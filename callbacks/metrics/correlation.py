@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["pearson_per_column"]
+__all__ = ["pearson_per_column", "nanmedian"]
 
 
 def pearson_per_column(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -35,3 +35,11 @@ def pearson_per_column(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | No
     r = cov / norm
     tiny = torch.finfo(x.dtype).eps * 10
     return torch.where(norm > tiny, r.clamp(-1.0, 1.0), torch.full_like(r, float("nan")))
+
+
+def nanmedian(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Median ignoring NaN that averages the two middle values of an even count (as numpy / xarray).
+
+    ``torch.nanmedian`` returns the lower middle value instead, which would bias Brain-Score medians.
+    """
+    return torch.nanquantile(x, 0.5, dim=dim)
