@@ -57,7 +57,7 @@ def load_attack_model(
     hold no model config needs ``model`` (and ``num_classes`` / ``model_kwargs`` if they differ from
     the defaults) too: its weights are then loaded into that zoo model.
     """
-    from .robust_finetune import RobustFinetuneModule
+    from .robust_finetune import RobustFinetuneModule, describe_mismatch
     from .zoo import ZooModel
 
     if checkpoint is None:
@@ -78,12 +78,14 @@ def load_attack_model(
     own = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")} or dict(state)
     try:
         net.load_state_dict(own)
-    except RuntimeError as err:
-        raise ConfigError(f"checkpoint {checkpoint} does not fit model {model!r} (`--model`): {str(err).splitlines()[0]}") from None
+    except RuntimeError:
+        raise ConfigError(f"{checkpoint}: {describe_mismatch(net.state_dict(), own, net, '`--model` / `--model_kwargs`')}") from None
     return net
 
 
-def targeted_attack(model: nn.Module, images: Tensor, target: int, eps: float, steps: int, step_size: float) -> tuple[Tensor, Tensor, Tensor]:
+def targeted_attack(
+    model: nn.Module, images: Tensor, target: int, eps: float, steps: int, step_size: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """Targeted PGD-L2 towards ``target``; returns (perturbed, p_target before, p_target after)."""
     model.eval()
     y = torch.full((images.shape[0],), target, dtype=torch.long)
@@ -144,7 +146,10 @@ def attack_figure(
     return "\n".join([*lines, f"figure: {output}"])
 
 
-def _draw(original: Tensor, perturbed: Tensor, before: Tensor, after: Tensor, target: int, amplify: float, output: Path, names: list[str]) -> None:
+def _draw(
+    original: Tensor, perturbed: Tensor, before: Tensor, after: Tensor, target: int, amplify: float, output: Path,
+    names: list[str],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

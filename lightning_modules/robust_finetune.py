@@ -42,7 +42,7 @@ from .attacks import as_fraction, check_budget, fgsm_rs_step, pgd
 from .errors import ConfigError
 from .schedules import WarmupHalvingLR
 
-__all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes"]
+__all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "describe_mismatch"]
 
 #: default optimiser of seed 000 (used when ``optimizer`` is None)
 DEFAULT_LR, DEFAULT_WEIGHT_DECAY = 2e-4, 1e-4
@@ -170,7 +170,9 @@ class RobustFinetuneModule(LightningModule):
         self.label_smoothing = label_smoothing
         self.robust_eval = {
             "val": RobustEval(val_pgd_steps, val_pgd_step_size, val_pgd_restarts, val_robust_samples, "model.init_args.val_pgd"),
-            "test": RobustEval(test_pgd_steps, test_pgd_step_size, test_pgd_restarts, test_robust_samples, "model.init_args.test_pgd"),
+            "test": RobustEval(
+                test_pgd_steps, test_pgd_step_size, test_pgd_restarts, test_robust_samples, "model.init_args.test_pgd"
+            ),
         }
 
         current = infer_num_classes(model)
@@ -266,7 +268,10 @@ class RobustFinetuneModule(LightningModule):
         if room <= 0:
             return
         x, y = batch[0][:room], y[:room]
-        x_adv = pgd(self.model, x, y, self.eps, settings.step_size, settings.steps, "linf", restarts=settings.restarts, loss_fn=self.attack_loss)
+        x_adv = pgd(
+            self.model, x, y, self.eps, settings.step_size, settings.steps, "linf",
+            restarts=settings.restarts, loss_fn=self.attack_loss,
+        )
         getattr(self, f"{stage}_robust").update(self(x_adv), y)
         self._robust_seen += room
 
@@ -316,7 +321,7 @@ class RobustFinetuneModule(LightningModule):
         try:
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
         except RuntimeError as err:
-            raise ConfigError(_mismatch_summary(self.state_dict(), state_dict, self.model)) from err
+            raise ConfigError(describe_mismatch(self.state_dict(), state_dict, self.model)) from err
 
 
 def _serialisable(value: Any) -> bool:
@@ -330,7 +335,10 @@ def _serialisable(value: Any) -> bool:
     return False
 
 
-def _mismatch_summary(own: Mapping[str, Tensor], loaded: Mapping[str, Any], model: nn.Module) -> str:
+def describe_mismatch(
+    own: Mapping[str, Tensor], loaded: Mapping[str, Any], model: nn.Module, keys: str = "`ckpt_path` / `model.init_args.model`"
+) -> str:
+    """One line: how a state dict differs from a model's (missing / unexpected keys, shape mismatches)."""
     missing = [k for k in own if k not in loaded]
     unexpected = [k for k in loaded if k not in own]
     shapes = [
@@ -342,4 +350,4 @@ def _mismatch_summary(own: Mapping[str, Tensor], loaded: Mapping[str, Any], mode
     parts.append(f"{len(unexpected)} unexpected" + (f" (e.g. {unexpected[0]})" if unexpected else ""))
     parts.append(f"{len(shapes)} shape mismatches" + (f" (e.g. {shapes[0]})" if shapes else ""))
     name = getattr(model, "name", type(model).__name__)
-    return f"checkpoint does not fit model {name!r}: {', '.join(parts)}; check `ckpt_path` / `model.init_args.model`"
+    return f"checkpoint does not fit model {name!r}: {', '.join(parts)}; check {keys}"

@@ -69,7 +69,9 @@ class WarmupHalvingLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if iterations_per_epoch is not None and iterations_per_epoch < 1:
-            raise ConfigError(f"iterations_per_epoch {iterations_per_epoch!r} must be >= 1 (`scheduler.init_args.iterations_per_epoch`)")
+            raise ConfigError(
+                f"iterations_per_epoch {iterations_per_epoch!r} must be >= 1 (`scheduler.init_args.iterations_per_epoch`)"
+            )
         for key, value in (("warmup_start", warmup_start), ("peak", peak)):
             if not (value >= 0.0 and math.isfinite(value)):
                 raise ConfigError(f"{key} {value!r} must be a finite learning rate >= 0 (`scheduler.init_args.{key}`)")
@@ -127,7 +129,8 @@ def plot_schedule(
 
     total = iterations_per_epoch * epochs
     stride = max(1, total // 5000)  # at most ~5000 points, plus every epoch boundary
-    steps = sorted(set(range(0, total, stride)) | {k * iterations_per_epoch + d for k in range(epochs) for d in (0, iterations_per_epoch - 1)})
+    boundaries = {k * iterations_per_epoch + d for k in range(epochs) for d in (0, iterations_per_epoch - 1)}
+    steps = sorted(set(range(0, total, stride)) | boundaries)
     lrs = [warmup_halving_lr(s, iterations_per_epoch, warmup_start, peak) for s in steps]
 
     png = Path(output)

@@ -176,7 +176,9 @@ def test_checkpoint_of_another_architecture_is_a_one_line_error(tmp_path):
     assert "\n" not in str(info.value) and "head.weight (4, 16) vs (9, 16)" in str(info.value)
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [({"eps": -0.1}, "-0.1"), ({"alpha": "300/255"}, "1.176"), ({"eps": "x/255"}, "x/255")])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"), [({"eps": -0.1}, "-0.1"), ({"alpha": "300/255"}, "1.176"), ({"eps": "x/255"}, "x/255")]
+)
 def test_bad_budget_names_the_value_and_key(kwargs, needle):
     with pytest.raises(ConfigError, match=needle) as info:
         RobustFinetuneModule(TinyNet(), **kwargs)
