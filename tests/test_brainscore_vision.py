@@ -94,6 +94,23 @@ def test_offline_missing_public_data_fails_fast_listing_files(tmp_path, monkeypa
         assert str(file.path(tmp_path / "empty")) in str(info.value)
 
 
+def test_offline_through_score_model_and_all_at_once(tmp_path, monkeypatch):
+    from callbacks import score_model
+    from callbacks.brainscore_vision import check_public_data
+    from callbacks.scoring import load_benchmarks
+
+    monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(MissingFileError, match="assy_movshon_FreemanZiemba2013_public.nc"):
+        score_model(_TinyNet(), ["FreemanZiemba2013public.V1-pls"], {"V1": "conv"})
+    assert time.monotonic() - start < 15
+    ids = ["FreemanZiemba2013public.V1-pls", "MajajHong2015public.IT-pls", "Rajalingham2018public-i2n"]
+    with pytest.raises(MissingFileError) as info:
+        check_public_data(load_benchmarks(ids))
+    assert str(info.value).count(str(tmp_path / "empty")) == 1 + 9  # the folder, then each of the nine files
+
+
 def test_real_loader_reaches_sha1_check_offline(tmp_path, monkeypatch):
     """Files with the right names pass our check; brainscore-vision's own loader then rejects their sha1."""
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path))
