@@ -1,0 +1,91 @@
+"""The ``neuroalign`` command: help, sub-command dispatch, one-line user errors, links and checkpoints."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch import LightningModule
+
+from lightning_modules.cli import COMMANDS, main
+from lightning_modules.lightning_cli import model_input_side
+
+TINY = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "fit" in out and all(name in out for name in COMMANDS)
+
+
+def test_fit_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--help"])
+    assert info.value.code == 0
+    assert "--config" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("neuroalign")
+    assert exe, "pip install -e . must put `neuroalign` on PATH"
+    done = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "neuroalign" in done.stdout
+
+
+def test_every_registered_command_resolves():
+    import importlib
+
+    missing = []
+    for name, target in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        try:
+            if not callable(getattr(importlib.import_module(module), attr)):
+                missing.append(name)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    assert not missing, f"commands without an implementation: {missing}"
+
+
+def test_user_error_is_one_line_with_status_2(tmp_path, capsys):
+    config = {"model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": {"name": "alexnett"}}}}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fit", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "alexnett" in err[0] and "alexnet" in err[0].split("nearest")[1]
+
+
+def test_model_input_side():
+    class WithModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = torch.nn.Linear(1, 1)
+            self.model.input_size = (3, 40, 40)
+
+    assert model_input_side(WithModel()) == 40
+    assert model_input_side(torch.nn.Linear(1, 1)) is None
+
+
+def test_fit_links_input_size_and_checkpoint_rebuilds_subclass(tmp_path):
+    """A short fit through the CLI: data gets the model's input size; the checkpoint reloads with weights_only."""
+    config = {
+        "model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": TINY}, "adversarial": False}},
+        "data": {"class_path": "datamodules.ShapesDataModule", "init_args": {"data_dir": str(tmp_path / "data"), "num_classes": 4, "num_train": 16, "num_val": 8, "batch_size": 8, "num_workers": 0}},
+        "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(tmp_path), "name": "run"}}},
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fit", "-c", str(path)]) == 0
+    ckpts = sorted(tmp_path.glob("run/version_0/checkpoints/*.ckpt"))
+    assert ckpts
+    saved = yaml.safe_load((tmp_path / "run/version_0/config.yaml").read_text())
+    assert saved["data"]["init_args"]["input_size"] == 16  # linked from the model
+    torch.load(ckpts[0], weights_only=True)
+    module = LightningModule.load_from_checkpoint(ckpts[0], weights_only=True)
+    assert type(module).__name__ == "RobustFinetuneModule"
+    assert module.model.num_classes == 4

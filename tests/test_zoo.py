@@ -1,0 +1,144 @@
+"""Model zoo: [0,1] input with internal normalisation, names, local weights, fast offline failure."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import torch
+
+from lightning_modules import ConfigError, MissingFileError, ZooModel, build_model, list_layers
+from lightning_modules.layers import LayerCapture
+from lightning_modules.zoo import IMAGENET_MEAN, IMAGENET_STD
+
+TINY_VIT = {"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_dim": 32, "img_size": 16}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "side"),
+    [("cifar_vit", TINY_VIT, 16), ("resnet18", {}, 64), ("vit_tiny_patch16_224", {"img_size": 32}, 32)],
+)
+def test_factory_normalises_like_manual_preprocessing(name, kwargs, side):
+    model = build_model(name, **kwargs).eval()
+    x = torch.rand(2, 3, side, side)
+    mean = model.mean.view(1, 3, 1, 1)
+    std = model.std.view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.net((x - mean) / std))
+    assert not torch.allclose(model(x), model.net(x))  # normalisation really happens
+
+
+def test_normalisation_constants_come_from_the_weights_config():
+    tv = build_model("alexnet")
+    assert tv.input_size == (3, 224, 224) and tv.num_classes == 1000
+    assert torch.allclose(tv.mean.flatten(), torch.tensor(IMAGENET_MEAN))
+    assert torch.allclose(tv.std.flatten(), torch.tensor(IMAGENET_STD))
+    small = build_model("vit_tiny_patch16_224", img_size=32)
+    assert small.input_size == (3, 224, 224)  # timm pretrained_cfg of the named weights
+    assert build_model("vit_tiny_patch16_224", img_size=32, input_size=32).input_size == (3, 32, 32)
+
+
+def test_crossvit_input_size_from_pretrained_cfg(crossvit):
+    assert crossvit.input_size == (3, 224, 224)
+    from timm.models import get_pretrained_cfg
+
+    assert get_pretrained_cfg("crossvit_18_dagger_408").input_size == (3, 408, 408)
+
+
+@pytest.fixture(scope="module")
+def crossvit():
+    return build_model("crossvit_18_dagger_408", input_size=224).eval()
+
+
+def test_crossvit_table2_layers_extract_with_recipe_shapes(crossvit):
+    model = crossvit
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(44.6e6, rel=0.01)
+    names = ["blocks.1.blocks.1.0.norm1", "blocks.1.blocks.1.4.norm2", "blocks.2.revert_projs.1.2", "blocks.1.blocks.1.0.mlp.act"]
+    with torch.no_grad(), LayerCapture(model, names) as cap:
+        out = cap.run(torch.rand(1, 3, 224, 224))
+    assert tuple(out[names[0]].shape) == (1, 577, 448)
+    assert tuple(out[names[1]].shape) == (1, 577, 448)
+    assert tuple(out[names[2]].shape) == (1, 1, 448)
+    assert tuple(out[names[3]].shape) == (1, 577, 1344)
+    layers_240 = set(list_layers(build_model("crossvit_18_dagger_240")))
+    assert set(names) <= layers_240
+
+
+def test_unknown_model_lists_nearest_names():
+    with pytest.raises(ConfigError, match="crossvit_18_dagger_408"):
+        build_model("crossvit_18_dager_408")
+    with pytest.raises(ConfigError, match="nearest valid names: alexnet"):
+        build_model("torchvision:alexnett")
+
+
+@pytest.mark.parametrize("name", ["crossvit_18_dagger_408", "alexnet"])
+def test_pretrained_offline_fails_fast_naming_file_and_key(name, monkeypatch):
+    monkeypatch.delenv("NEUROALIGN_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from lightning_modules import offline
+
+    offline._reachable.cache_clear()
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    start = time.monotonic()
+    with pytest.raises(MissingFileError) as info:
+        build_model(name, pretrained=True)
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert "weights_path" in message and "offline" in message
+    assert ("crossvit_18_dagger_408.in1k" in message) if name.startswith("crossvit") else ("alexnet-owt-7be5be79.pth" in message)
+    offline._reachable.cache_clear()
+
+
+@pytest.mark.parametrize(("name", "kwargs", "side"), [("cifar_vit", TINY_VIT, 16), ("resnet18", {}, 32), ("vit_tiny_patch16_224", {"img_size": 32}, 32)])
+def test_local_weights_file_round_trip(tmp_path, name, kwargs, side):
+    torch.manual_seed(1)
+    source = build_model(name, **kwargs).eval()
+    path = tmp_path / "weights.pth"
+    torch.save(source.net.state_dict(), path)
+    loaded = build_model(name, weights_path=str(path), **kwargs).eval()
+    x = torch.rand(1, 3, side, side)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), source(x))
+
+
+def test_weights_from_a_lightning_checkpoint(tmp_path):
+    source = build_model("cifar_vit", **TINY_VIT).eval()
+    state = {f"model.net.{k}": v for k, v in source.net.state_dict().items()}
+    path = tmp_path / "run.ckpt"
+    torch.save({"state_dict": state, "pytorch-lightning_version": "2.6"}, path)
+    loaded = build_model("cifar_vit", weights_path=str(path), **TINY_VIT).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), source(x))
+
+
+def test_bad_weights_files_are_named(tmp_path):
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="corrupt.pth"):
+        build_model("resnet18", weights_path=str(corrupt))
+    other = tmp_path / "other.pth"
+    torch.save(build_model("resnet18").net.state_dict(), other)
+    with pytest.raises(ConfigError, match="does not fit"):
+        build_model("cifar_vit", weights_path=str(other), **TINY_VIT)
+    with pytest.raises(MissingFileError, match="missing.pth"):
+        build_model("resnet18", weights_path=str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize(("name", "kwargs", "side"), [("resnet18", {}, 32), ("alexnet", {}, 64), ("vit_tiny_patch16_224", {"img_size": 32}, 32), ("cifar_vit", TINY_VIT, 16)])
+def test_num_classes_replaces_the_head(name, kwargs, side):
+    model = build_model(name, num_classes=7, **kwargs).eval()
+    assert model.num_classes == 7
+    assert model(torch.rand(2, 3, side, side)).shape == (2, 7)
+    model.reset_classifier(3)
+    assert model(torch.rand(2, 3, side, side)).shape == (2, 3)
+
+
+def test_resize_input():
+    model = ZooModel("cifar_vit", model_kwargs=TINY_VIT, resize_input=True).eval()
+    assert model(torch.rand(2, 3, 40, 24)).shape == (2, 10)
