@@ -177,3 +177,19 @@ def test_optimizer_factory_and_wandb_media(tmp_path, monkeypatch):
     assert [k for k, _ in logged if k == "evolution/best"] == ["evolution/best"] * 2  # generations 1 and 3
     assert ("evolution/montage", 1) in logged
     assert [s for k, s in logged if k == "metrics"][:4] == [0, 1, 2, 3]
+
+
+def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
+    from lightning_modules.cli import main
+    from lightning_modules.zoo import ZooModel
+
+    trained = ZooModel("cifar_vit", num_classes=10, model_kwargs=dict(img_size=32, patch_size=4, embed_dim=96, depth=4, num_heads=4, mlp_dim=192, dropout=0.0))
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}}, ckpt)
+    config = Path(__file__).parents[1] / "configs" / "evolution" / "quickstart.yaml"
+    args = ["fit", "-c", str(config), "--model.init_args.checkpoint", str(ckpt), "--model.init_args.n_generations", "3"]
+    args += ["--trainer.default_root_dir", str(tmp_path), "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    assert main(args) == 0
+    rows = (tmp_path / "quickstart" / "version_0" / "evolution" / "scores.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 4
+    assert main(args[:3] + ["--model.init_args.units", "[{layer: head, channel: 10}]"] + args[3:]) == 2  # one-line error
