@@ -163,7 +163,7 @@ def score_distribution(
     ax.axvline(summary["prototype_max"], color="tab:red", linestyle="--", label="prototype max")
     ax.set_xlabel(f"activation of {label}")
     ax.set_ylabel("images")
-    ax.set_title(f"+{summary['increase_over_mean_pct']:.0f}% over natural mean, {summary['increase_over_max_pct']:+.0f}% over natural max")
+    ax.set_title(f"{summary['increase_over_mean_pct']:+.0f}% over natural mean, {summary['increase_over_max_pct']:+.0f}% over natural max")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / f"distribution_{label}.png", dpi=120)

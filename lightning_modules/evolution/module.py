@@ -183,6 +183,7 @@ class EvolutionModule(LightningModule):
         self.best_codes = torch.zeros(k, d)
         self.best_scores = torch.full((k,), float("-inf"))
         self.snapshots: list[torch.Tensor] = []  # (K, D) best codes every snapshot_every generations
+        self._snapshot_images: list[torch.Tensor] = []  # their images, generated once (not checkpointed)
         self.snapshot_generations: list[int] = []
         self.stop_message: str | None = None
         self._pending: dict[str, Any] | None = None
@@ -328,7 +329,7 @@ class EvolutionModule(LightningModule):
             return Path(self.output_dir)
         if self._trainer is None:
             return Path("evolution")
-        return Path(self._log_dir) / "evolution"
+        return Path(getattr(self, "_log_dir", None) or self.trainer.default_root_dir) / "evolution"
 
     def on_fit_start(self) -> None:
         """Resolve the output folder on every rank (``trainer.log_dir`` is a collective under DDP)."""
@@ -347,7 +348,9 @@ class EvolutionModule(LightningModule):
             return
         best_images = self._images(self.best_codes)
         out.write_best(self.labels, best_images)
-        snaps = torch.stack([self._images(c) for c in self.snapshots]) if self.snapshots else best_images[None]
+        for codes in self.snapshots[len(self._snapshot_images):]:
+            self._snapshot_images.append(self._images(codes))
+        snaps = torch.stack(self._snapshot_images) if self.snapshots else best_images[None]
         _, grid = out.write_montage(snaps)
         wandb = [lg for lg in self.loggers if isinstance(lg, WandbLogger)]
         for logger in wandb if snapshot_now and not final else []:  # the last snapshot was logged by its step
@@ -407,5 +410,6 @@ class EvolutionModule(LightningModule):
         self.best_codes = state["best_codes"].clone()
         self.best_scores = state["best_scores"].clone()
         self.snapshots = [s.clone() for s in state["snapshots"]]
+        self._snapshot_images = []
         self.snapshot_generations = list(state["snapshot_generations"])
         self._pending = {"optimizer_states": state["optimizer_states"], "rng": state["rng"]}
