@@ -92,12 +92,12 @@ def model_input_size(model: nn.Module) -> tuple[int, int] | None:
 
 
 def fit_to_model(images: torch.Tensor, model: nn.Module, mode: str = "bilinear") -> torch.Tensor:
-    """Resize [0,1] ``images`` (N, 3, H, W) to the model's ``input_size`` when it declares one."""
+    """Resize [0,1] ``images`` (N, 3, H, W) to the model's ``input_size`` when it declares one (antialiased)."""
     size = model_input_size(model)
     if size is None or tuple(images.shape[-2:]) == size:
         return images
-    align = False if mode in ("bilinear", "bicubic") else None
-    return F.interpolate(images, size=size, mode=mode, align_corners=align).clamp_(0, 1)
+    smooth = mode in ("bilinear", "bicubic")  # antialiased, like torchvision's Resize (256 -> 32 px would alias)
+    return F.interpolate(images, size=size, mode=mode, align_corners=False if smooth else None, antialias=smooth).clamp_(0, 1)
 
 
 @dataclass
