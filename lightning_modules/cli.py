@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "score": "callbacks.commands:score_command",
     "layer-sweep": "callbacks.layer_sweep:layer_sweep",
     "export-brainscore": "callbacks.export:export_brainscore",
+    "brainio-files": "callbacks.brainio_files:brainio_files_command",
     # issue 6: prototype evolution analyses
     "analyze-distribution": "lightning_modules.evolution.analyses:score_distribution",
     "analyze-convergence": "lightning_modules.evolution.analyses:convergence_profile",

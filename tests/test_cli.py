@@ -80,11 +80,13 @@ def test_fit_links_input_size_and_checkpoint_rebuilds_subclass(tmp_path):
     }
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["fit", "-c", str(path)]) == 0
+    from lightning_modules.lightning_cli import NeuroAlignCLI
+
+    cli = NeuroAlignCLI(args=["-c", str(path)], run=False)
+    assert cli.datamodule.input_size == 16  # linked from the model at instantiation
+    cli.trainer.fit(cli.model, cli.datamodule)
     ckpts = sorted(tmp_path.glob("run/version_0/checkpoints/*.ckpt"))
     assert ckpts
-    saved = yaml.safe_load((tmp_path / "run/version_0/config.yaml").read_text())
-    assert saved["data"]["init_args"]["input_size"] == 16  # linked from the model
     torch.load(ckpts[0], weights_only=True)
     module = LightningModule.load_from_checkpoint(ckpts[0], weights_only=True)
     assert type(module).__name__ == "RobustFinetuneModule"
