@@ -95,25 +95,26 @@ def sample_shape_params(num: int, num_classes: int, seed: int, split: str) -> di
     """
     rng = np.random.default_rng([seed, _SPLITS[split], 7919])
     labels = rng.permutation(np.arange(num) % num_classes)
-    radius = rng.uniform(0.2, 0.36, num)
+    radius = rng.uniform(0.25, 0.42, num)
+    jitter = np.minimum(0.15, 0.48 - radius)  # centre within +-0.15 of the middle, shape inside the frame
     fg_lum = rng.uniform(0.0, 1.0, num)
     # background grey level at least 0.3 away from the foreground's (wrapping inside [0, 1])
     bg_lum = np.mod(fg_lum + rng.uniform(0.3, 0.7, num), 1.0)
     return {
         "labels": labels,
         "radius": radius,
-        "cx": rng.uniform(radius + 0.02, 1 - radius - 0.02),
-        "cy": rng.uniform(radius + 0.02, 1 - radius - 0.02),
+        "cx": 0.5 + rng.uniform(-jitter, jitter),
+        "cy": 0.5 + rng.uniform(-jitter, jitter),
         "angle": rng.uniform(0, 2 * np.pi, num),
         "fg": _colours(rng, fg_lum),
         "bg0": _colours(rng, np.clip(bg_lum + rng.uniform(-0.12, 0.12, num), 0, 1)),
         "bg1": _colours(rng, np.clip(bg_lum + rng.uniform(-0.12, 0.12, num), 0, 1)),
         "grad_angle": rng.uniform(0, 2 * np.pi, num),
-        "tex_amp": rng.uniform(0.0, 0.12, num),
+        "tex_amp": rng.uniform(0.0, 0.06, num),
         "tex_freq": rng.uniform(1.5, 6.0, num),
         "tex_angle": rng.uniform(0, 2 * np.pi, num),
         "tex_phase": rng.uniform(0, 2 * np.pi, num),
-        "noise": rng.uniform(0.0, 0.05, num),
+        "noise": rng.uniform(0.0, 0.03, num),
         "noise_seed": rng.integers(0, 2**31, num),
     }
 
