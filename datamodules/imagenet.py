@@ -8,6 +8,7 @@ is then ``None`` unless its folders are ImageNet wnids).
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 
 from torch.utils.data import Dataset
@@ -22,10 +23,10 @@ __all__ = ["ImageNetDataModule", "imagenet_wnids"]
 
 @functools.lru_cache(maxsize=1)
 def imagenet_wnids() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k wnids in index order (timm's offline class table)."""
-    from timm.data import ImageNetInfo
-
-    return tuple(ImageNetInfo().label_names())
+    """The 1000 ImageNet-1k wnids in index order, read from timm's class table (without importing timm)."""
+    spec = importlib.util.find_spec("timm")
+    table = Path(spec.origin).parent / "data" / "_info" / "imagenet_synsets.txt"
+    return tuple(table.read_text().split())
 
 
 class ImageNetDataModule(VisionDataModule):
