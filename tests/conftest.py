@@ -26,3 +26,14 @@ def _isolate_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BRAINIO_HOME", str(home / ".brainio"))
     monkeypatch.setenv("TORCH_HOME", str(home / ".torch"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _finish_wandb_runs():
+    """A W&B run left open by one test would be reused by the next WandbLogger (wandb.init returns it)."""
+    yield
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
