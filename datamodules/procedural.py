@@ -228,7 +228,7 @@ class ShapesDataModule(VisionDataModule):
     def __init__(
         self,
         data_dir: str | Path | None = None,
-        num_train: int = 5000,
+        num_train: int = 10000,
         num_val: int = 1000,
         image_size: int | None = None,
         num_classes: int = 10,
