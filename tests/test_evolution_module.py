@@ -183,7 +183,7 @@ def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
     from lightning_modules.cli import main
     from lightning_modules.zoo import ZooModel
 
-    trained = ZooModel("cifar_vit", num_classes=10, model_kwargs=dict(img_size=32, patch_size=4, embed_dim=96, depth=4, num_heads=4, mlp_dim=192, dropout=0.0))
+    trained = ZooModel("resnet18", num_classes=10, input_size=32)  # the architecture of configs/quickstart.yaml
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}}, ckpt)
     config = Path(__file__).parents[1] / "configs" / "evolution" / "quickstart.yaml"
