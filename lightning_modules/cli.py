@@ -56,6 +56,14 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _one_line(err: BaseException) -> str:
+    """The user's message of ``err``; errors re-raised from DataLoader workers carry a traceback text."""
+    text = str(err).strip()
+    if "Original Traceback" in text:  # torch's ExceptionWrapper: the original message is the last line
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``neuroalign`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -79,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         user_error = find_user_error(err)
         if user_error is None:
             raise
-        print(f"neuroalign: error: {user_error}", file=sys.stderr)
+        print(f"neuroalign: error: {_one_line(user_error)}", file=sys.stderr)
         return 2
 
 

@@ -91,3 +91,27 @@ def test_fit_links_input_size_and_checkpoint_rebuilds_subclass(tmp_path):
     module = LightningModule.load_from_checkpoint(ckpts[0], weights_only=True)
     assert type(module).__name__ == "RobustFinetuneModule"
     assert module.model.num_classes == 4
+
+
+def test_errors_from_dataloader_workers_print_the_original_message(tmp_path, capsys):
+    """A corrupt image found in a worker process is reported as one line naming the file."""
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for wnid in ("n01440764", "n01443537"):
+            folder = tmp_path / "imagenet" / split / wnid
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (40, 30), (i * 90, 20, 200)).save(folder / f"{i}.JPEG")
+    bad = tmp_path / "imagenet" / "train" / "n01440764" / "0.JPEG"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated
+    config = {
+        "model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": {**TINY, "num_classes": 2}}, "adversarial": False}},
+        "data": {"class_path": "datamodules.ImageNetDataModule", "init_args": {"data_dir": str(tmp_path / "imagenet"), "batch_size": 4, "num_workers": 1}},
+        "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False, "enable_checkpointing": False, "num_sanity_val_steps": 0},
+    }
+    path = tmp_path / "corrupt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fit", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0.JPEG" in err[0] and "Traceback" not in err[0]
