@@ -30,7 +30,7 @@ from .splits import split_masks
 __all__ = ["PLSRegression", "fit_pls_masked", "pls_cv_correlations"]
 
 
-def _top_singular_left(C: torch.Tensor, G: torch.Tensor, right: bool, refine: int = 2) -> torch.Tensor:
+def _top_singular_left(C: torch.Tensor, G: torch.Tensor, right: bool, refine: int = 1) -> torch.Tensor:
     """Unit top left singular vectors of ``C`` (S, p, q) given its Gram ``G`` (C^T C if ``right`` else C C^T)."""
     vecs = torch.linalg.eigh(G)[1][..., -1]  # (S, q) or (S, p)
     if right:
@@ -112,7 +112,7 @@ def fit_pls_masked(
             Cc = torch.bmm(C, c.unsqueeze(-1)).squeeze(-1)  # (S, p)
             G = G - a.unsqueeze(-1) * Cc.unsqueeze(1) - Cc.unsqueeze(-1) * a.unsqueeze(1)
             G = G + (c * c).sum(1)[:, None, None] * a.unsqueeze(-1) * a.unsqueeze(1)
-        C = C - a.unsqueeze(-1) * c.unsqueeze(1)
+        C.baddbmm_(a.unsqueeze(-1), c.unsqueeze(1), alpha=-1)  # C -= a c^T, in place
         W[:, :, k] = torch.where(ok, w, torch.zeros_like(w))
         P[:, :, k] = a / tt
         Cl[:, :, k] = c
