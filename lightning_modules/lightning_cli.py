@@ -52,7 +52,7 @@ class NeuroAlignCLI(LightningCLI):
         parser.link_arguments("model", "data.init_args.input_size", compute_fn=model_input_side, apply_on="instantiate")
 
     def after_fit(self) -> None:
-        self._report_outputs()
+        self._report_outputs(checkpoints=True)
 
     def after_validate(self) -> None:
         self._report_outputs()
@@ -60,12 +60,15 @@ class NeuroAlignCLI(LightningCLI):
     def after_test(self) -> None:
         self._report_outputs()
 
-    def _report_outputs(self) -> None:
+    def _report_outputs(self, checkpoints: bool = False) -> None:
         trainer = self.trainer
         lines = [f"outputs: {trainer.log_dir}"] if trainer.log_dir else []
-        ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or getattr(trainer.checkpoint_callback, "last_model_path", "")
-        if ckpt:
-            lines.append(f"checkpoint: {ckpt}")
+        callback = trainer.checkpoint_callback
+        if checkpoints and callback is not None:
+            for kind in ("best_model_path", "last_model_path"):
+                path = getattr(callback, kind, "")
+                if path and f"checkpoint: {path}" not in lines:
+                    lines.append(f"checkpoint: {path}")
         if trainer.is_global_zero:
             for line in lines:
                 print(f"[neuroalign] {line}", flush=True)

@@ -341,7 +341,7 @@ def list_layers_command(model: str, pattern: str = "*", shapes: bool = False, im
     """
     import fnmatch
 
-    net = ZooModel(model, model_kwargs=model_kwargs)
+    net = ZooModel(model, model_kwargs=model_kwargs).eval()
     names = [n for n in list_layers(net) if fnmatch.fnmatch(n, pattern)]
     if not shapes:
         print("\n".join(names))

@@ -142,3 +142,11 @@ def test_num_classes_replaces_the_head(name, kwargs, side):
 def test_resize_input():
     model = ZooModel("cifar_vit", model_kwargs=TINY_VIT, resize_input=True).eval()
     assert model(torch.rand(2, 3, 40, 24)).shape == (2, 10)
+
+
+def test_list_layers_command_prints_shapes_for_batchnorm_models(capsys):
+    from lightning_modules.zoo import list_layers_command
+
+    list_layers_command("resnet18", pattern="layer4*", shapes=True, image_size=32)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[0] == "layer4" and lines[0].endswith("(1, 512, 1, 1)")
