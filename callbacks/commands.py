@@ -19,31 +19,28 @@ __all__ = ["load_model", "score_command"]
 
 
 def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """Build ``model`` (a zoo name, or ``synthetic-reference``) and load ``checkpoint`` into it.
+    """Build ``model`` (a zoo name, or ``synthetic-reference``) and/or load ``checkpoint``.
 
-    A Lightning checkpoint's ``state_dict`` entries under ``model.`` (the system's network) are used;
-    a plain state dict is loaded as it is.
+    A neuroalign checkpoint rebuilds its own zoo model (:func:`lightning_modules.zoo.model_from_checkpoint`);
+    ``model`` names the architecture when the checkpoint records none.
     """
-    if not model:
-        raise ConfigError("no model given; set `model` (a zoo name such as resnet18, or synthetic-reference)")
+    if not model and not checkpoint:
+        raise ConfigError("no model given; set `model` (a zoo name such as resnet18, or synthetic-reference) or `checkpoint`")
     kwargs = dict(model_kwargs or {})
     if model == "synthetic-reference":
         from .synthetic import reference_network
 
         net: nn.Module = reference_network(**kwargs)
-    else:
-        from lightning_modules.zoo import build_model
+        if checkpoint:
+            from lightning_modules.zoo import load_weights, read_state_dict
 
-        net = build_model(model, **kwargs)
+            load_weights(net, read_state_dict(checkpoint, "checkpoint"), source=f"checkpoint {checkpoint}")
+        return net.eval()
+    from lightning_modules.zoo import build_model, model_from_checkpoint
+
     if checkpoint:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise MissingFileError("checkpoint", path, "checkpoint")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        inner = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-        net.load_state_dict(inner or state)
-    return net.eval()
+        return model_from_checkpoint(checkpoint, model, model_kwargs=kwargs or None)
+    return build_model(model, **kwargs).eval()
 
 
 def score_command(
@@ -78,7 +75,8 @@ def score_command(
         The Markdown summary table.
     """
     net = load_model(model, checkpoint, model_kwargs)
-    name = model_identifier or (f"{model}-{Path(checkpoint).stem}" if checkpoint else str(model))
+    arch = model or getattr(net, "name", "model")  # a checkpoint names its own zoo model
+    name = model_identifier or (f"{arch}-{Path(checkpoint).stem}" if checkpoint else str(arch))
     scores = score_model(
         net,
         benchmarks,

@@ -33,10 +33,8 @@ from lightning_modules.layers import get_layer
 
 from .benchmark import check_region
 
-__all__ = ["export_brainscore", "read_region_layer_map", "zoo_args_from_checkpoint"]
+__all__ = ["export_brainscore", "read_region_layer_map"]
 
-#: ZooModel arguments carried into the plugin (weights come from weights.pth instead)
-_ZOO_KEYS = ("name", "num_classes", "input_size", "mean", "std", "resize_input", "model_kwargs")
 
 _INIT_TEMPLATE = '''"""Brain-Score model plugin {identifier!r}, exported by neuroalign (``neuroalign export-brainscore``)."""
 
@@ -131,37 +129,6 @@ def read_region_layer_map(region_layer_map: str | Path | Mapping[str, str]) -> d
     return {str(region): str(layer) for region, layer in data.items()}
 
 
-def _load_checkpoint(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
-        raise MissingFileError("checkpoint", path, "checkpoint")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - hyper-parameters may hold non-tensor objects: the user's own file
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def zoo_args_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``ZooModel`` arguments a neuroalign Lightning checkpoint was trained with (``{}`` if absent).
-
-    Looks for ``hyper_parameters.model`` as LightningCLI stores it (``class_path`` / ``init_args``) or as a
-    plain dict of ``ZooModel`` arguments.
-    """
-    hparams = checkpoint.get("hyper_parameters") or {}
-    model = hparams.get("model") if isinstance(hparams, Mapping) else None
-    if isinstance(model, Mapping):
-        args = model.get("init_args", model)
-        if isinstance(args, Mapping) and "name" in args:
-            return {k: args[k] for k in _ZOO_KEYS if args.get(k) is not None}
-    return {}
-
-
-def _state_dict(checkpoint: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(checkpoint.get(key), Mapping):
-            return checkpoint[key]
-    return checkpoint
-
-
 def export_brainscore(
     output_dir: str,
     model_identifier: str,
@@ -195,7 +162,7 @@ def export_brainscore(
     Returns:
         The plugin folder.
     """
-    from lightning_modules.zoo import ZooModel, load_weights
+    from lightning_modules.zoo import ZooModel, _load_file, _state_dict_of, load_weights, zoo_args_from_checkpoint
 
     out = Path(output_dir)
     if not out.name.isidentifier():
@@ -205,7 +172,7 @@ def export_brainscore(
         raise ConfigError(f"`output_dir` {out} exists and is not empty; pass --overwrite true to replace it")
     layer_map = read_region_layer_map(region_layer_map)
 
-    ckpt = _load_checkpoint(Path(checkpoint)) if checkpoint else None
+    ckpt = _load_file(checkpoint, "checkpoint", what="checkpoint") if checkpoint else None
     zoo_args = zoo_args_from_checkpoint(ckpt) if ckpt is not None else {}
     if model:
         zoo_args["name"] = model
@@ -214,7 +181,7 @@ def export_brainscore(
         raise ConfigError("no model name: pass `model` (a zoo name) or a neuroalign checkpoint that records it")
     network = ZooModel(**zoo_args, pretrained=False)
     if ckpt is not None:
-        load_weights(network.net, _state_dict(ckpt), source=f"checkpoint {checkpoint}")
+        load_weights(network.net, _state_dict_of(ckpt, checkpoint), source=f"checkpoint {checkpoint}")
     for region, layer in layer_map.items():
         try:
             get_layer(network, layer)

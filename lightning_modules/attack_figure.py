@@ -57,30 +57,14 @@ def load_attack_model(
     hold no model config needs ``model`` (and ``num_classes`` / ``model_kwargs`` if they differ from
     the defaults) too: its weights are then loaded into that zoo model.
     """
-    from .robust_finetune import RobustFinetuneModule, describe_mismatch
-    from .zoo import ZooModel
+    from .zoo import ZooModel, model_from_checkpoint
 
     if checkpoint is None:
         if model is None:
             raise ConfigError("give a checkpoint (`--checkpoint`) or a zoo model name (`--model`)")
         return ZooModel(model, pretrained=pretrained and weights_path is None, weights_path=weights_path,
                         num_classes=num_classes, model_kwargs=model_kwargs)
-    if not Path(checkpoint).is_file():
-        raise MissingFileError("checkpoint", checkpoint, "checkpoint")
-    if model is None:
-        hparams = torch.load(checkpoint, map_location="cpu", weights_only=False).get("hyper_parameters", {})
-        if "model" not in hparams:
-            raise ConfigError(f"checkpoint {checkpoint} stores no model config; name its architecture with `--model`")
-        return RobustFinetuneModule.load_from_checkpoint(checkpoint, map_location="cpu").model
-    net = ZooModel(model, pretrained=False, num_classes=num_classes, model_kwargs=model_kwargs)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state = state.get("state_dict", state)
-    own = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")} or dict(state)
-    try:
-        net.load_state_dict(own)
-    except RuntimeError:
-        raise ConfigError(f"{checkpoint}: {describe_mismatch(net.state_dict(), own, net, '`--model` / `--model_kwargs`')}") from None
-    return net
+    return model_from_checkpoint(checkpoint, model, num_classes=num_classes, model_kwargs=model_kwargs, config_key="--checkpoint")
 
 
 def targeted_attack(

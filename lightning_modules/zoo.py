@@ -31,7 +31,18 @@ from .errors import ConfigError, MissingFileError
 from .layers import get_layer, list_layers, nearest_names
 from .offline import network_available, require_download
 
-__all__ = ["ZooModel", "build_model", "available_models", "load_weights", "list_layers_command", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = [
+    "ZooModel",
+    "build_model",
+    "available_models",
+    "load_weights",
+    "read_state_dict",
+    "zoo_args_from_checkpoint",
+    "model_from_checkpoint",
+    "list_layers_command",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -93,19 +104,23 @@ def _resolve_source(name: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------------------- weights
-def _read_weights_file(path: Path) -> Mapping[str, torch.Tensor]:
-    """Read a weights file into a flat state dict; a corrupt or foreign file raises ConfigError naming it."""
+def _load_file(path: str | Path, config_key: str, what: str = "weights file") -> Any:
+    """Load a weights file / checkpoint (``weights_only``); missing -> MissingFileError, corrupt -> ConfigError."""
+    path = Path(path).expanduser()
     if not path.is_file():
-        raise MissingFileError("weights file", path, WEIGHTS_KEY)
+        raise MissingFileError(what, path, config_key)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            obj: Any = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any reader failure means the file is unusable
-        raise ConfigError(f"cannot read weights file {path}: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+        raise ConfigError(f"cannot read {what} {path} (`{config_key}`): {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+
+
+def _state_dict_of(obj: Any, path: str | Path) -> Mapping[str, torch.Tensor]:
+    """The flat state dict in a loaded file: itself, or under ``state_dict``/``model``/``model_state_dict``/``module``."""
     for key in ("state_dict", "model", "model_state_dict", "module"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -113,6 +128,16 @@ def _read_weights_file(path: Path) -> Mapping[str, torch.Tensor]:
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ConfigError(f"weights file {path} holds no state dict of tensors")
     return obj
+
+
+def read_state_dict(path: str | Path, config_key: str = WEIGHTS_KEY) -> Mapping[str, torch.Tensor]:
+    """Read a weights file or checkpoint into a flat state dict (``weights_only`` loading).
+
+    Accepts plain state dicts, ``.safetensors``, and checkpoints holding one under ``state_dict`` /
+    ``model`` / ``model_state_dict`` / ``module``. A missing file raises MissingFileError naming
+    ``config_key``; a corrupt or foreign file a ConfigError naming the file.
+    """
+    return _state_dict_of(_load_file(path, config_key), path)
 
 
 def load_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights", strict: bool = True) -> None:
@@ -154,14 +179,14 @@ def _build_timm(name: str, pretrained: bool, weights_path: Path | None, num_clas
     if weights_path is not None and not lightning_ckpt:
         if not weights_path.is_file():
             raise MissingFileError(f"weights file for {name}", weights_path, WEIGHTS_KEY)
-        _read_weights_file(weights_path)  # names a corrupt file before timm's own loader gets it
+        read_state_dict(weights_path)  # names a corrupt file before timm's own loader gets it
         net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(weights_path)), **extra)
     elif pretrained and not lightning_ckpt:
         net = _timm_pretrained(name, cfg, extra)
     else:
         net = timm.create_model(name, pretrained=False, **extra)
         if lightning_ckpt:
-            load_weights(net, _read_weights_file(weights_path), source=f"checkpoint {weights_path}")
+            load_weights(net, read_state_dict(weights_path), source=f"checkpoint {weights_path}")
     pcfg = getattr(net, "pretrained_cfg", None) or cfg
     size = pcfg.get("input_size", (3, 224, 224))[-1]
     return net, _Config(tuple(pcfg.get("mean", IMAGENET_MEAN)), tuple(pcfg.get("std", IMAGENET_STD)), size, net.num_classes)
@@ -214,7 +239,7 @@ def _build_torchvision(name: str, pretrained: bool, weights_path: Path | None, n
     else:
         net = torchvision.models.get_model(name, weights=None, num_classes=default_classes, **kwargs)
         if weights_path is not None:
-            load_weights(net, _read_weights_file(weights_path), source=f"weights file {weights_path}", strict=num_classes in (None, default_classes))
+            load_weights(net, read_state_dict(weights_path), source=f"weights file {weights_path}", strict=num_classes in (None, default_classes))
     if num_classes is not None and num_classes != default_classes:
         _replace_last_linear(net, num_classes)
     size = transform.crop_size[0] if hasattr(transform, "crop_size") else 224
@@ -230,7 +255,7 @@ def _build_custom(name: str, pretrained: bool, weights_path: Path | None, num_cl
         kwargs["num_classes"] = num_classes
     net = CifarViT(**kwargs)
     if weights_path is not None:
-        load_weights(net, _read_weights_file(weights_path), source=f"weights file {weights_path}")
+        load_weights(net, read_state_dict(weights_path), source=f"weights file {weights_path}")
     size = kwargs.get("img_size", cfg.input_size)
     return net, _Config(cfg.mean, cfg.std, size, net.num_classes)
 
@@ -327,6 +352,51 @@ def build_model(
     """
     own = {k: kwargs.pop(k) for k in ("input_size", "mean", "std", "resize_input") if k in kwargs}
     return ZooModel(name, pretrained=pretrained, weights_path=weights_path, num_classes=num_classes, model_kwargs=kwargs, **own)
+
+
+#: ZooModel arguments recorded in a checkpoint's hyper-parameters
+_ZOO_KEYS = ("name", "num_classes", "input_size", "mean", "std", "resize_input", "model_kwargs")
+
+
+def zoo_args_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``ZooModel`` arguments a neuroalign Lightning checkpoint was trained with (``{}`` if absent).
+
+    Reads ``hyper_parameters.model`` as LightningCLI stores it (``class_path`` / ``init_args``) or as a
+    plain dict of ``ZooModel`` arguments.
+    """
+    hparams = checkpoint.get("hyper_parameters") or {}
+    model = hparams.get("model") if isinstance(hparams, Mapping) else None
+    if isinstance(model, Mapping):
+        args = model.get("init_args", model)
+        if isinstance(args, Mapping) and "name" in args:
+            return {k: args[k] for k in _ZOO_KEYS if args.get(k) is not None}
+    return {}
+
+
+def model_from_checkpoint(
+    checkpoint: str | Path,
+    model: str | None = None,
+    num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    config_key: str = "checkpoint",
+) -> ZooModel:
+    """Rebuild the [0,1]-input network of a neuroalign checkpoint (e.g. a RobustFinetuneModule ``.ckpt``).
+
+    The architecture comes from the checkpoint's LightningCLI hyper-parameters, or from ``model``
+    (a zoo name, with ``num_classes`` / ``model_kwargs``) when given or when the checkpoint records
+    none; the weights are loaded with :func:`load_weights` (one-line error for another architecture).
+    The network is returned in eval mode. Used by every command that takes a ``checkpoint``.
+    """
+    path = Path(checkpoint).expanduser()
+    raw = _load_file(path, config_key, what="checkpoint")
+    args = zoo_args_from_checkpoint(raw) if isinstance(raw, Mapping) else {}
+    if model is not None:
+        args = {"name": model, "num_classes": num_classes, "model_kwargs": model_kwargs}
+    if "name" not in args:
+        raise ConfigError(f"checkpoint {path} records no zoo model; name its architecture with `model`")
+    net = ZooModel(**args)
+    load_weights(net.net, _state_dict_of(raw, path), source=f"checkpoint {path}")
+    return net.eval()
 
 
 def list_layers_command(model: str, pattern: str = "*", shapes: bool = False, image_size: int | None = None, model_kwargs: dict[str, Any] | None = None) -> None:

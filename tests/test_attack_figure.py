@@ -68,7 +68,7 @@ def test_attack_figure_errors_are_one_line(tmp_path, image_files):
     other = ZooModel("cifar_vit", num_classes=3, model_kwargs={**TINY_VIT, "embed_dim": 8, "num_heads": 2})
     ckpt = tmp_path / "other.pt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in other.state_dict().items()}}, ckpt)
-    with pytest.raises(ConfigError, match="does not fit model") as info:
+    with pytest.raises(ConfigError, match="other.pt does not fit this model: .cls_token. has shape") as info:
         attack_figure(images=image_files, checkpoint=str(ckpt), model="cifar_vit", num_classes=5, model_kwargs=TINY_VIT, steps=1)
     assert "\n" not in str(info.value)
     model = tiny_model()

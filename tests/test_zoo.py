@@ -150,3 +150,22 @@ def test_list_layers_command_prints_shapes_for_batchnorm_models(capsys):
     list_layers_command("resnet18", pattern="layer4*", shapes=True, image_size=32)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[0] == "layer4" and lines[0].endswith("(1, 512, 1, 1)")
+
+
+def test_model_from_checkpoint_rebuilds_the_recorded_architecture(tmp_path):
+    from lightning_modules.zoo import model_from_checkpoint
+
+    source = build_model("cifar_vit", num_classes=3, **TINY_VIT).eval()
+    hparams = {"model": {"class_path": "lightning_modules.ZooModel", "init_args": {"name": "cifar_vit", "num_classes": 3, "model_kwargs": TINY_VIT}}}
+    path = tmp_path / "run.ckpt"
+    torch.save({"state_dict": {f"model.net.{k}": v for k, v in source.net.state_dict().items()}, "hyper_parameters": hparams}, path)
+    rebuilt = model_from_checkpoint(path)
+    assert rebuilt.name == "cifar_vit" and rebuilt.num_classes == 3 and not rebuilt.training
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), source(x))
+    bare = tmp_path / "bare.ckpt"
+    torch.save({"state_dict": {f"model.net.{k}": v for k, v in source.net.state_dict().items()}}, bare)
+    with pytest.raises(ConfigError, match="records no zoo model"):
+        model_from_checkpoint(bare)
+    assert model_from_checkpoint(bare, "cifar_vit", num_classes=3, model_kwargs=TINY_VIT).num_classes == 3

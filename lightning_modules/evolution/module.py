@@ -64,19 +64,9 @@ def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str 
     """Load the network weights of a neuroalign Lightning checkpoint (e.g. a ``RobustFinetuneModule``
     ``.ckpt``, whose ``model.*`` keys hold the network) into ``model``; the key prefix is found automatically.
     """
-    from ..zoo import load_weights
+    from ..zoo import load_weights, read_state_dict
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise MissingFileError("target-model checkpoint", path, config_key)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any reader failure means the file is unusable
-        raise ConfigError(f"cannot read checkpoint {path} (set `{config_key}`): {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict):
-        raise ConfigError(f"checkpoint {path} holds no state dict (set `{config_key}`)")
-    load_weights(model, state, source=f"checkpoint {path}")
+    load_weights(model, read_state_dict(path, config_key), source=f"checkpoint {path}")
 
 
 def _rng_state() -> dict[str, Any]:
