@@ -115,3 +115,40 @@ def test_errors_from_dataloader_workers_print_the_original_message(tmp_path, cap
     assert main(["fit", "-c", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0.JPEG" in err[0] and "Traceback" not in err[0]
+
+
+def test_interrupted_fit_resumes_from_last_checkpoint(tmp_path):
+    """`neuroalign fit --ckpt_path last.ckpt` continues the epoch count, optimiser, schedule and step."""
+    ckpt_dir = tmp_path / "ckpts"
+    config = {
+        "model": {
+            "class_path": "lightning_modules.RobustFinetuneModule",
+            "init_args": {
+                "model": {"class_path": "lightning_modules.ZooModel", "init_args": TINY},
+                "adversarial": True,
+                "val_pgd_steps": 1,
+                "scheduler": {"class_path": "lightning_modules.schedules.WarmupHalvingLR", "init_args": {}},
+            },
+        },
+        "data": {"class_path": "datamodules.ShapesDataModule", "init_args": {"data_dir": None, "num_classes": 4, "num_train": 32, "num_val": 8, "batch_size": 8, "num_workers": 0}},
+        "trainer": {
+            "max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False,
+            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(tmp_path), "name": "run"}},
+            "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"dirpath": str(ckpt_dir), "save_last": True}}],
+        },
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fit", "-c", str(path)]) == 0
+    first = torch.load(ckpt_dir / "last.ckpt", weights_only=True)
+    assert first["epoch"] == 0 and first["global_step"] == 4
+    assert main(["fit", "-c", str(path), "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt_dir / "last.ckpt")]) == 0
+    second = torch.load(ckpt_dir / "last.ckpt", weights_only=True)
+    assert second["epoch"] == 1 and second["global_step"] == 8  # continued, not restarted
+    sched = second["lr_schedulers"][0]
+    assert sched["iterations_per_epoch"] == 4 and sched["last_epoch"] == 8
+    import csv
+
+    with open(tmp_path / "run" / "version_1" / "metrics.csv") as handle:
+        epochs = {row["epoch"] for row in csv.DictReader(handle) if row.get("val/acc")}
+    assert epochs == {"1"}  # the resumed run trained and validated epoch 1 only
