@@ -33,9 +33,13 @@ def test_best_images_montage_and_prototypes(tmp_path):
     assert [p.name for p in paths] == ["u0.png", "u1.png"]
     png = torch.tensor(list(Image.open(paths[1]).getdata())).T.reshape(3, 10, 10) / 255
     assert (png - images[1]).abs().max() <= 1 / 255 + 1e-6
-    path, grid = out.write_montage(torch.rand(4, 2, 3, 10, 10))  # 4 snapshots x 2 units
-    assert grid.shape == (3, 2 * 12 + 2, 4 * 12 + 2)  # rows = units, columns = snapshots (2 px padding)
-    assert Image.open(path).size == (4 * 12 + 2, 2 * 12 + 2)
+    snapshots = torch.rand(4, 2, 3, 10, 10)  # 4 snapshots x 2 units
+    path, grid = out.write_montage(snapshots)
+    # rows = units, columns = snapshots; 10 px tiles enlarged x6 (nearest) to 60 px; 2 px padding
+    assert grid.shape == (3, 2 * 62 + 2, 4 * 62 + 2)
+    enlarged = snapshots[1, 0].repeat_interleave(6, 1).repeat_interleave(6, 2)  # unit 0, second snapshot
+    torch.testing.assert_close(grid[:, 2:62, 64:124], enlarged)
+    assert Image.open(path).size == (4 * 62 + 2, 2 * 62 + 2)
     out.write_prototypes([{"layer": "x", "channel": 0}], ["u0"], torch.ones(1, 5), images[:1], torch.tensor([2.0]), 7)
     data = torch.load(tmp_path / "prototypes.pt", weights_only=True)
     assert data["labels"] == ["u0"] and data["generation"] == 7 and data["codes"].shape == (1, 5)
@@ -55,7 +59,7 @@ def test_module_writes_every_output_under_the_log_dir(tmp_path):
         assert best == sorted(best)  # best so far never decreases
         assert all(r["max"] <= r["best_so_far"] and r["mean"] <= r["max"] for r in rows if r["unit"] == unit)
     assert module.snapshot_generations == [2, 5, 6]  # every 3 generations and the last
-    assert Image.open(folder / "montage.png").size == (3 * 10 + 2, 2 * 10 + 2)
+    assert Image.open(folder / "montage.png").size == (3 * 66 + 2, 2 * 66 + 2)  # 8 px tiles shown at 64 px
     assert sorted(p.name for p in (folder / "best").iterdir()) == ["0_1.png", "logit2.png"]
     protos = torch.load(folder / "prototypes.pt", weights_only=True)
     assert protos["images"].shape == (2, 3, 8, 8) and protos["codes"].shape == (2, 192)

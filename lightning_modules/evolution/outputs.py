@@ -26,10 +26,16 @@ __all__ = ["SCORE_COLUMNS", "EvolutionOutputs", "read_scores", "montage_grid"]
 SCORE_COLUMNS = ("generation", "unit", "mean", "max", "best_so_far", "sigma")
 
 
-def montage_grid(images: torch.Tensor, n_columns: int, tile: int = 128) -> torch.Tensor:
-    """Arrange ``(N, 3, H, W)`` [0,1] images row-major into one ``(3, H', W')`` grid, tiles at most ``tile`` px."""
+def montage_grid(images: torch.Tensor, n_columns: int, tile: int = 128, min_tile: int = 64) -> torch.Tensor:
+    """Arrange ``(N, 3, H, W)`` [0,1] images row-major into one ``(3, H', W')`` grid.
+
+    Tiles larger than ``tile`` px are downsampled (antialiased); tiles smaller than ``min_tile`` px are
+    enlarged by a whole factor with nearest-neighbour sampling, so 32 px prototypes stay readable.
+    """
     if images.shape[-1] > tile or images.shape[-2] > tile:
         images = F.interpolate(images.float(), size=(tile, tile), mode="bilinear", antialias=True, align_corners=False)
+    elif max(images.shape[-2:]) < min_tile:
+        images = F.interpolate(images.float(), scale_factor=min_tile // max(images.shape[-2:]), mode="nearest")
     return make_grid(images.float().clamp(0, 1).cpu(), nrow=max(1, n_columns), padding=2, pad_value=1.0)
 
 
