@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import lightning as L
 import pytest
@@ -79,8 +80,12 @@ def test_score_distribution_numbers_and_files(tmp_path):
     assert summary["natural_mean"] == pytest.approx(nat.mean().item(), rel=1e-5)
     assert summary["natural_max"] == pytest.approx(nat.max().item(), rel=1e-5)
     assert summary["prototype_max"] == pytest.approx(proto_max, rel=1e-5)
-    expected = 100 * (proto_max - nat.mean().item()) / abs(nat.mean().item())
-    assert summary["increase_over_mean_pct"] == pytest.approx(expected, rel=1e-4)
+    mean = nat.mean().item()
+    if mean > 0:
+        assert summary["increase_over_mean_pct"] == pytest.approx(100 * (proto_max - mean) / mean, rel=1e-4)
+    else:  # a percentage of a non-positive baseline is undefined
+        assert math.isnan(summary["increase_over_mean_pct"])
+    assert summary["prototype_z"] == pytest.approx((proto_max - mean) / nat.std().item(), rel=1e-4)
     assert (out / "distribution_4_1.png").stat().st_size > 1000
     with open(out / "distribution_4_1.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -150,3 +155,11 @@ def test_commands_run_from_the_cli(tmp_path, capsys):
     assert main(["analyze-convergence", "--scores", f"[{scores}]", "--output_dir", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "convergence_summary.csv").is_file()
     assert main(["analyze-convergence", "--scores", f"[{tmp_path / 'absent'}]"]) == 2  # one-line user error
+
+
+def test_percent_increase_is_undefined_for_non_positive_baselines(caplog):
+    from lightning_modules.evolution.analyses import _percent
+
+    assert _percent(3.0, 2.0, "natural mean") == pytest.approx(50.0)
+    assert math.isnan(_percent(3.0, -2.0, "natural mean"))
+    assert "undefined" in caplog.text

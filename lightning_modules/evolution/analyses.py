@@ -16,6 +16,7 @@ Prototypes are read from ``prototypes.pt`` files (or run folders holding
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,8 @@ from .images import load_natural_images
 from .module import load_checkpoint_weights
 from .outputs import read_scores
 from .units import Unit, UnitSet, fit_to_model
+
+log = logging.getLogger(__name__)
 
 __all__ = ["score_distribution", "convergence_profile", "nearest_images", "load_prototype", "first_generation_reaching"]
 
@@ -91,9 +94,16 @@ def _pyplot():
     return plt
 
 
-def _percent(new: float, ref: float) -> float:
-    """Increase of ``new`` over ``ref`` in % of ``|ref|`` (NaN when ``ref`` is 0)."""
-    return float("nan") if ref == 0 else 100.0 * (new - ref) / abs(ref)
+def _percent(new: float, ref: float, what: str) -> float:
+    """Increase of ``new`` over ``ref`` in % of ``ref`` (the seed's measure, for positive activations).
+
+    A percentage of a zero or negative baseline (e.g. logits) means nothing: NaN, with a warning that
+    points at ``prototype_z`` instead.
+    """
+    if ref <= 0:
+        log.warning("%s is %.4g <= 0: the %% increase over it is undefined (NaN); see prototype_z", what, ref)
+        return float("nan")
+    return 100.0 * (new - ref) / ref
 
 
 # ------------------------------------------------------------------------- a. distribution
@@ -150,8 +160,10 @@ def score_distribution(
         "natural_max": float(nat.max()),
         "prototype_max": float(proto_scores.max()),
     }
-    summary["increase_over_mean_pct"] = _percent(summary["prototype_max"], summary["natural_mean"])
-    summary["increase_over_max_pct"] = _percent(summary["prototype_max"], summary["natural_max"])
+    summary["increase_over_mean_pct"] = _percent(summary["prototype_max"], summary["natural_mean"], "natural mean")
+    summary["increase_over_max_pct"] = _percent(summary["prototype_max"], summary["natural_max"], "natural max")
+    # scale-free and valid for any sign: the prototype max in natural standard deviations above the mean
+    summary["prototype_z"] = (summary["prototype_max"] - summary["natural_mean"]) / max(float(nat.std()), 1e-12)
     out = Path(output_dir)
     rows = [("natural", n, repr(float(s))) for n, s in zip(names, nat.tolist())]
     rows += [("prototype", str(p), repr(float(s))) for p, s in zip(prototypes, proto_scores.tolist())]
@@ -163,7 +175,8 @@ def score_distribution(
     ax.axvline(summary["prototype_max"], color="tab:red", linestyle="--", label="prototype max")
     ax.set_xlabel(f"activation of {label}")
     ax.set_ylabel("images")
-    ax.set_title(f"{summary['increase_over_mean_pct']:+.0f}% over natural mean, {summary['increase_over_max_pct']:+.0f}% over natural max")
+    pct = [f"{summary[k]:+.0f}% over natural {name}" for k, name in (("increase_over_mean_pct", "mean"), ("increase_over_max_pct", "max")) if summary[k] == summary[k]]
+    ax.set_title(", ".join(pct + [f"z = {summary['prototype_z']:.1f}"]))
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / f"distribution_{label}.png", dpi=120)
