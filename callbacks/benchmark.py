@@ -233,11 +233,3 @@ class FeatureBenchmark(Benchmark):
         score.layer = layer
         return score
 
-
-def unique_stimulus_sets(benchmarks: Sequence[FeatureBenchmark]) -> dict[str, StimulusSet]:
-    """Every distinct stimulus set of ``benchmarks`` by key (identical sets appear once)."""
-    sets: dict[str, StimulusSet] = {}
-    for bench in benchmarks:
-        for s in bench.stimulus_sets().values():
-            sets.setdefault(s.key, s)
-    return sets

@@ -29,7 +29,7 @@ from torch import nn
 from .cifar_vit import CifarViT
 from .errors import ConfigError, MissingFileError
 from .layers import get_layer, list_layers, nearest_names
-from .offline import network_available, require_download
+from .offline import require_download
 
 __all__ = [
     "ZooModel",
@@ -424,7 +424,3 @@ def list_layers_command(model: str, pattern: str = "*", shapes: bool = False, im
     for n in names:
         print(f"{n:60s} {tuple(outputs[n].shape)}")
 
-
-def network_status() -> str:
-    """``online`` or ``offline`` as the zoo sees it (for logs)."""
-    return "online" if network_available() else "offline"
