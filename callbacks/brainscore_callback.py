@@ -147,7 +147,8 @@ class BrainScoreCallback(Callback):
             return
         scores, details = self._score(trainer, pl_module)
         if scores:
-            pl_module.log_dict({f"brainscore/{k}": v for k, v in scores.items()}, rank_zero_only=True, sync_dist=False)
+            for key, value in scores.items():  # the average is also shown on the progress bar / per-epoch line
+                pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", rank_zero_only=True, sync_dist=False)
         self.history[trainer.current_epoch] = scores
         self._write(trainer, scores, details)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+from unittest import mock
 
 from .errors import find_user_error
 
@@ -81,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from .lightning_cli import NeuroAlignCLI
 
-        NeuroAlignCLI(args=argv)
+        _quiet_library_warnings()
+        with mock.patch.object(sys, "argv", ["neuroalign", *argv]):  # LightningCLI reads sys.argv itself
+            NeuroAlignCLI()
         return 0
     except Exception as err:  # noqa: BLE001 - user errors become one line, everything else propagates
         user_error = find_user_error(err)
@@ -89,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"neuroalign: error: {_one_line(user_error)}", file=sys.stderr)
         return 2
+
+
+def _quiet_library_warnings() -> None:
+    """Hide library deprecation notices a user cannot act on (each by message and module)."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module=r"lightning\.pytorch\.utilities\._pytree")
 
 
 def __getattr__(name: str):

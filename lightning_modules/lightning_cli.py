@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning.pytorch import LightningModule
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 __all__ = ["NeuroAlignCLI", "model_input_side"]
@@ -34,7 +35,8 @@ def model_input_side(module: Any) -> int | None:
 
 
 class NeuroAlignCLI(LightningCLI):
-    """LightningCLI with neuroalign defaults: subclass mode, CSV logger, input size linked model -> data."""
+    """LightningCLI with neuroalign defaults: subclass mode, CSV logger, input size linked model -> data,
+    and a progress bar that prints plain lines where there is no terminal."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("model_class", LightningModule)
@@ -50,6 +52,17 @@ class NeuroAlignCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model", "data.init_args.input_size", compute_fn=model_input_side, apply_on="instantiate")
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """As LightningCLI's, adding :class:`callbacks.progress.NeuroAlignProgressBar` when the config
+        asks for a progress bar (``enable_progress_bar`` not false) without naming one."""
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in [*configured, *callbacks]):
+            from callbacks.progress import NeuroAlignProgressBar
+
+            callbacks = [*callbacks, NeuroAlignProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def after_fit(self) -> None:
         self._report_outputs(checkpoints=True)

@@ -126,21 +126,116 @@ def test_resume_after_interruption_reproduces_scores_exactly(tmp_path):
     assert resumed.generation == 12
 
 
-@pytest.mark.parametrize("kind", ["constant", "nan"])
-def test_dead_unit_stops_with_message_and_saves_state(tmp_path, kind):
+def _dead_channel_cnn(kind: str = "constant", channels=(3,)) -> nn.Sequential:
     net = _cnn()
     with torch.no_grad():
-        net[0].bias[3] = -1e3 if kind == "constant" else float("nan")  # ReLU(conv) channel 3: always 0 / NaN
-    module = EvolutionModule(net, [Unit("4", 0), Unit("1", 3)], PixelGenerator(8), n_generations=10)
-    with pytest.raises(EvolutionStopped, match=r"1_3 \((constant 0|NaN)\).*state saved to .*stopped.ckpt"):
+        for c in channels:  # ReLU(conv) channel c: always 0 / NaN whatever the image
+            net[0].bias[c] = -1e3 if kind == "constant" else float("nan")
+    return net
+
+
+def _summary(root: Path) -> dict[str, dict]:
+    from lightning_modules.evolution.outputs import read_summary
+
+    return {row["unit"]: row for row in read_summary(_scores_csv(root).parent / "summary.csv")}
+
+
+class _Snapshot(Callback):
+    """Records the optimiser's mean codes after every generation."""
+
+    def __init__(self) -> None:
+        self.means = []
+
+    def on_train_batch_end(self, trainer, module, *args):
+        self.means.append(module.evolver.mean.clone())
+
+
+def test_dead_unit_is_retired_after_its_patience_and_the_others_improve(tmp_path, caplog):
+    from lightning_modules.evolution.outputs import read_scores
+
+    units = [Unit("4", 0), Unit("1", 3), Unit("4", 2)]
+    module = EvolutionModule(_dead_channel_cnn(), units, PixelGenerator(8), n_generations=15, dead_patience=4, seed=2)
+    snap = _Snapshot()
+    with caplog.at_level("INFO"):
+        _trainer(tmp_path, [snap]).fit(module)  # completes: no exception
+    assert module.generation == 15
+    # generation 0 is one code per unit; generations 1-4 give a constant population -> retired at 4
+    assert module.retired_at.tolist() == [-1, 4, -1]
+    summary = _summary(tmp_path)
+    assert summary["1_3"]["status"] == "retired" and summary["1_3"]["retired_generation"] == "4"
+    assert "constant activation 0" in summary["1_3"]["reason"] and "dead_patience 4" in summary["1_3"]["reason"]
+    assert {summary[u]["status"] for u in ("4_0", "4_2")} == {"active"}
+    assert any("unit 1_3 retired at generation 4" in r.getMessage() for r in caplog.records)
+    rows = read_scores(_scores_csv(tmp_path))
+    assert max(r["generation"] for r in rows if r["unit"] == "1_3") == 4  # its rows end at retirement
+    for label in ("4_0", "4_2"):
+        mine = [r for r in rows if r["unit"] == label]
+        assert len(mine) == 15 and mine[-1]["best_so_far"] > mine[0]["max"], label
+    # the retired unit's optimiser state is frozen from its retirement on (and stays in checkpoints)
+    for later in snap.means[5:]:
+        torch.testing.assert_close(later[1], snap.means[4][1], rtol=0, atol=0)
+    assert not torch.equal(snap.means[-1][0], snap.means[4][0])
+
+
+def test_nan_activation_is_reported_as_nan_and_retires_the_unit_at_once(tmp_path):
+    # (NaN in channel 3 reaches every logit of layer 4, so the live unit reads another ReLU channel)
+    module = EvolutionModule(_dead_channel_cnn("nan"), [Unit("1", 0), Unit("1", 3)], PixelGenerator(8), n_generations=6)
+    _trainer(tmp_path).fit(module)
+    summary = _summary(tmp_path)
+    assert summary["1_3"]["retired_generation"] == "0" and summary["1_3"]["reason"] == "NaN activation from the model"
+    assert summary["1_0"]["status"] == "active" and module.generation == 6
+
+
+def test_run_fails_only_when_every_unit_is_retired_and_saves_its_state(tmp_path):
+    module = EvolutionModule(_dead_channel_cnn(channels=(2, 3)), [Unit("1", 2), Unit("1", 3)], PixelGenerator(8), n_generations=20, dead_patience=3)
+    with pytest.raises(EvolutionStopped, match=r"every unit is retired \(1_2 at generation 3: constant .*; 1_3 at generation 3.*state saved to .*stopped.ckpt"):
         _trainer(tmp_path).fit(module)
     folder = _scores_csv(tmp_path).parent
-    # NaN shows at once; a constant needs a population (generation 0 is one zero code per unit)
-    expected = 2 if kind == "constant" else 1
-    assert module.generation == expected
     state = torch.load(folder / "stopped.ckpt", weights_only=True)
-    assert state["evolution"]["generation"] == expected
-    assert (folder / "prototypes.pt").is_file()
+    assert state["evolution"]["generation"] == 4 and state["evolution"]["retired_at"].tolist() == [3, 3]
+    assert len(state["evolution"]["optimizer_states"]) == 1 and (folder / "prototypes.pt").is_file()
+
+
+def test_on_dead_unit_stop_stops_at_the_first_retirement(tmp_path):
+    module = EvolutionModule(_dead_channel_cnn(), [Unit("4", 0), Unit("1", 3)], PixelGenerator(8), n_generations=20, dead_patience=2, on_dead_unit="stop")
+    with pytest.raises(EvolutionStopped, match=r"on_dead_unit is 'stop' \(1_3 at generation 2"):
+        _trainer(tmp_path).fit(module)
+    assert module.generation == 3
+    with pytest.raises(ConfigError, match="on_dead_unit"):
+        EvolutionModule(_cnn(), [Unit("4", 0)], PixelGenerator(8), on_dead_unit="ignore")
+
+
+def test_channel_auto_picks_a_live_channel_and_a_resumed_run_keeps_it(tmp_path):
+    def make(n=8):
+        # channels 0, 1 and 3 are dead: only channel 2 responds
+        return EvolutionModule(_dead_channel_cnn(channels=(0, 1, 3)), [Unit("1", "auto", name="conv"), Unit("4", 0)], PixelGenerator(8), n_generations=n, seed=3)
+
+    module = make()
+    assert module.units[0].channel == 2 and module.units[0].position is not None
+    assert module.unit_choices and "channel auto -> channel 2" in module.unit_choices[0]
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_top_k=-1)
+    _trainer(tmp_path / "a", [ckpt], checkpoints=True).fit(module)
+    assert module.retired_at.tolist() == [-1, -1]
+    summary = _summary(tmp_path / "a")
+    assert summary["conv"]["chosen"] == "auto" and summary["conv"]["channel"] == "2" and summary["conv"]["position"]
+    saved = torch.load(tmp_path / "ckpt" / "epoch=0-step=4.ckpt", weights_only=True)
+    assert saved["evolution"]["units"][0]["channel"] == 2
+    # a resumed run adopts the checkpoint's choice even where a fresh probe would choose differently
+    saved["evolution"]["units"][0]["position"] = [0, 0]
+    torch.save(saved, tmp_path / "edited.ckpt")
+    resumed = make(n=10)
+    _trainer(tmp_path / "b").fit(resumed, ckpt_path=tmp_path / "edited.ckpt")
+    assert resumed.units[0].position == (0, 0) and resumed.generation == 10
+
+
+def test_frozen_networks_are_outside_the_module_tree_and_follow_it(tmp_path):
+    module = EvolutionModule(_cnn(), [Unit("4", 0)], PixelGenerator(8))
+    assert all(not n.startswith(("model", "generator")) for n, _ in module.named_modules() if n)
+    assert list(module.state_dict()) == ["_step_anchor"]
+    module.double()
+    assert module.model[0].weight.dtype == torch.float64
+    module.float().train()
+    assert not module.model.training and not module.generator.training
 
 
 def test_target_model_loads_a_robust_finetune_checkpoint(tmp_path):
@@ -183,7 +278,7 @@ def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
     from lightning_modules.cli import main
     from lightning_modules.zoo import ZooModel
 
-    trained = ZooModel("resnet18", num_classes=10, input_size=32)  # the architecture of configs/quickstart.yaml
+    trained = ZooModel("resnet10t", num_classes=10, input_size=32)  # the architecture of configs/quickstart.yaml
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}}, ckpt)
     config = Path(__file__).parents[1] / "configs" / "evolution" / "quickstart.yaml"

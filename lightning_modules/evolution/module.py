@@ -13,6 +13,18 @@ sharded across ranks and every rank holds the merged scores; rank 0 writes the f
 :mod:`lightning_modules.evolution.outputs` under ``<log_dir>/evolution``. Checkpoints hold the
 optimiser states, the score history and the RNG states, so an interrupted run resumed with
 ``--ckpt_path`` reproduces the uninterrupted ``scores.csv`` (CPU, fixed seed).
+
+Unit health. A unit whose activation is the same for a whole population (a silent ReLU channel) keeps
+evolving for ``dead_patience`` generations -- the CMA-ES still samples on under ties -- and is then
+*retired*: its optimiser state is frozen (kept in checkpoints), it is no longer evaluated, and the
+generation and the reason go to ``summary.csv``, the loggers (``evolution/<unit>/retired``) and the
+console, while the other units go on. NaN or inf activations retire a unit at once, reported as such.
+The run fails (:class:`EvolutionStopped`, state saved to ``stopped.ckpt``) only when every unit is
+retired, or at the first retirement with ``on_dead_unit: stop``. Every decision is taken from the
+statistics merged over all ranks, so under DDP every rank retires the same units at the same generation.
+``channel: auto`` units (:func:`~lightning_modules.evolution.units.resolve_auto_units`) are chosen
+once, on a probe population drawn from the optimiser's start distribution; the choice is printed,
+written to ``summary.csv`` and ``prototypes.pt`` and stored in checkpoints, so a resumed run keeps it.
 """
 
 from __future__ import annotations
@@ -21,43 +33,64 @@ import math
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import ConfigError, MissingFileError, NeuroAlignError
 from .generators.base import Generator
 from .optimizers.base import EvolutionOptimizer
 from .outputs import EvolutionOutputs
-from .units import Unit, UnitSet
+from .units import Unit, UnitSet, resolve_auto_units
 
 __all__ = ["EvolutionModule", "EvolutionStopped", "load_checkpoint_weights"]
 
 #: statistics kept per generation and unit (the last four columns of scores.csv)
 _STATS = ("mean", "max", "best_so_far", "sigma")
+#: per-unit health flags merged over ranks each generation
+_FLAGS = ("nan", "inf", "constant")
 
 
 class EvolutionStopped(NeuroAlignError):
-    """A unit's activation was constant or NaN over a whole population: the run stopped, state saved."""
+    """Every unit was retired (or one was, with ``on_dead_unit: stop``): the run stopped, state saved."""
 
 
-class _Generations(IterableDataset):
-    """``n`` dummy items (the generation numbers); iterable so DDP adds no sampler."""
+class _Generations(Dataset):
+    """``n`` dummy items (the generation numbers)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def __iter__(self):
-        return iter(range(self.n))
+    def __getitem__(self, index: int) -> int:
+        return index
 
     def __len__(self) -> int:
         return self.n
+
+
+class _GenerationLoader(DataLoader):
+    """The loader of the dummy generation items. It has no state of its own to restore -- the module
+    counts generations and skips those already done -- so it tells Lightning it resumes as it is."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+
+class _EveryRankAllGenerations(DistributedSampler):
+    """Every generation on every rank, in order: each rank evolves its own shard of units, so the
+    generations must not be split. Being a ``DistributedSampler``, Lightning leaves it in place under DDP."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(_Generations(n), num_replicas=1, rank=0, shuffle=False)
 
 
 def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str = "model.init_args.checkpoint") -> None:
@@ -110,6 +143,13 @@ class EvolutionModule(LightningModule):
         output_dir: folder of the evolution files; default ``<trainer.log_dir>/evolution``.
         save_weights_in_checkpoint: also store the (frozen) model and generator weights in
             checkpoints; by default they are rebuilt from the config on resume.
+        dead_patience: generations a unit may give one constant score to a whole population before
+            it is retired (NaN / inf activations retire it at once).
+        on_dead_unit: ``retire`` the unit and go on with the others (default), or ``stop`` the run.
+        probe_images: size of the probe population that ``channel: auto`` units are chosen on.
+
+    The target model and the generator are frozen and held outside the module tree (not trained, not
+    in ``state_dict``, always in eval mode); the module moves them with itself (``.to(device)``).
     """
 
     def __init__(
@@ -126,14 +166,21 @@ class EvolutionModule(LightningModule):
         resize_mode: str = "bilinear",
         output_dir: str | None = None,
         save_weights_in_checkpoint: bool = False,
+        dead_patience: int = 10,
+        on_dead_unit: Literal["retire", "stop"] = "retire",
+        probe_images: int = 64,
     ) -> None:
         super().__init__()
         units = [Unit(**u) if isinstance(u, dict) else u for u in units]
         # plain data only in the checkpoint (torch.load(weights_only=True) must read it)
         self.save_hyperparameters(ignore=["model", "generator", "optimizer", "units"], logger=False)
         self.hparams["units"] = [u.to_dict() for u in units]
-        self.automatic_optimization = False
-        self.strict_loading = save_weights_in_checkpoint
+        if dead_patience < 1:
+            raise ConfigError(f"dead_patience must be >= 1, got {dead_patience} (set `model.init_args.dead_patience`)")
+        if on_dead_unit not in ("retire", "stop"):
+            raise ConfigError(f"on_dead_unit {on_dead_unit!r} is invalid; valid: retire, stop (set `model.init_args.on_dead_unit`)")
+        if probe_images < 2:
+            raise ConfigError(f"probe_images must be >= 2, got {probe_images} (set `model.init_args.probe_images`)")
         if n_generations < 1:
             raise ConfigError(f"n_generations must be >= 1, got {n_generations} (set `model.init_args.n_generations`)")
         if snapshot_every < 1:
@@ -142,8 +189,9 @@ class EvolutionModule(LightningModule):
             raise ConfigError(f"max_batch_size must be >= 1, got {max_batch_size} (set `model.init_args.max_batch_size`)")
         if checkpoint:
             load_checkpoint_weights(model, checkpoint)
-        self.model = model.eval().requires_grad_(False)
-        self.generator = generator.eval().requires_grad_(False)
+        # frozen networks live outside the module tree (see the class docstring and `_apply`)
+        self.__dict__["model"] = model.eval().requires_grad_(False)
+        self.__dict__["generator"] = generator.eval().requires_grad_(False)
         self.optimizer_factory = optimizer
         self.n_generations = n_generations
         self.seed = seed
@@ -151,24 +199,75 @@ class EvolutionModule(LightningModule):
         self.max_batch_size = max_batch_size
         self.output_dir = output_dir
         self.save_weights_in_checkpoint = save_weights_in_checkpoint
-        self.units = list(units)
-        # validates every unit against the model (one probe forward on CPU)
-        side = self.generator.image_size
-        self.unit_set = UnitSet(self.model, self.units, probe_size=(side, side), resize_mode=resize_mode)
-        self.labels = self.unit_set.labels
-        # a never-updated parameter with a no-op torch optimiser: each generation makes one optimiser
-        # step, so trainer.global_step counts generations (max_steps, every_n_train_steps work), and DDP
-        # finds a trainable parameter
+        self.dead_patience = dead_patience
+        self.on_dead_unit = on_dead_unit
+        self.resize_mode = resize_mode
+        #: the units as configured (``channel: auto`` unresolved)
+        self.requested_units = list(units)
+        self.units, self.unit_choices = self._resolve_units(self.requested_units, probe_images)
+        self._set_units(self.units)
+        #: progress bars print a line every this many generations where there is no terminal
+        self.progress_every_n_steps = snapshot_every
+        # a never-updated parameter with a no-op torch optimiser: each generation returns a zero loss on
+        # it, so Lightning makes one optimiser step per generation and trainer.global_step counts
+        # generations (max_steps, every_n_train_steps work), and DDP finds a trainable parameter
         self._step_anchor = nn.Parameter(torch.zeros(1))
         self._local = torch.arange(len(self.units))
         self._local_units = self.unit_set
+        self._active_cache: dict[tuple[int, ...], UnitSet] = {}
         self.evolver: EvolutionOptimizer | None = None
         self._reset_state()
+
+    # ------------------------------------------------------------------ frozen networks
+    def _apply(self, fn, recurse: bool = True):
+        """Device / dtype moves (``.to``, ``.cuda``, ``.half``) apply to the frozen networks too."""
+        super()._apply(fn, recurse)
+        for name in ("model", "generator"):
+            self.__dict__[name]._apply(fn)
+        return self
+
+    # ------------------------------------------------------------------ units
+    def _resolve_units(self, units: list[Unit], probe_images: int) -> tuple[list[Unit], list[str]]:
+        """Choose the ``channel: auto`` units on a probe population of the optimiser's start distribution."""
+        if not any(u.is_auto for u in units):
+            return list(units), []
+        factory = self.optimizer_factory or _default_optimizer()
+        start = factory(self.generator.code_dim, num_units=None, seed=self.seed)
+        rng = torch.Generator().manual_seed(self.seed)
+        codes = start.mean.cpu() + start.sigma.cpu() * torch.randn(probe_images, self.generator.code_dim, generator=rng)
+        del start
+        images = self.generator(codes).float()  # the generator moves codes to its device
+        resolved, lines = resolve_auto_units(self.model, units, images, self.resize_mode)
+        for line in lines:
+            _say(line)
+        return resolved, lines
+
+    def _set_units(self, units: list[Unit]) -> None:
+        """Validate ``units`` against the model (one probe forward) and derive labels and shards."""
+        self.units = list(units)
+        side = self.generator.image_size
+        self.unit_set = UnitSet(self.model, self.units, probe_size=(side, side), resize_mode=self.resize_mode)
+        self.labels = self.unit_set.labels
+        if self._trainer is not None:
+            self._shard()
+
+    def _shard(self) -> None:
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        if world > len(self.units):
+            raise ConfigError(f"{world} processes for {len(self.units)} units: use at most as many devices as units (trainer.devices)")
+        self._local = torch.arange(len(self.units)).tensor_split(world)[rank]
+        self._local_units = self.unit_set.subset(self._local.tolist())
+        self._active_cache: dict[tuple[int, ...], UnitSet] = {}
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
         k, d = len(self.units), self.generator.code_dim
         self.generation = 0
+        #: consecutive generations with one constant score over the whole population, per unit
+        self.dead_streak = torch.zeros(k, dtype=torch.long)
+        #: generation at which each unit was retired (-1: active) and why
+        self.retired_at = torch.full((k,), -1, dtype=torch.long)
+        self.retire_reasons: list[str | None] = [None] * k
         self.history = torch.zeros(0, k, len(_STATS))
         self.best_codes = torch.zeros(k, d)
         self.best_scores = torch.full((k,), float("-inf"))
@@ -187,25 +286,17 @@ class EvolutionModule(LightningModule):
 
     def setup(self, stage: str) -> None:
         """Shard the units across ranks (contiguous blocks; every rank needs at least one unit)."""
-        world, rank = self.trainer.world_size, self.trainer.global_rank
-        if world > len(self.units):
-            raise ConfigError(f"{world} processes for {len(self.units)} units: use at most as many devices as units (trainer.devices)")
-        self._local = torch.arange(len(self.units)).tensor_split(world)[rank]
-        self._local_units = self.unit_set.subset(self._local.tolist())
+        self._shard()
 
     def _build_optimizer(self) -> EvolutionOptimizer:
-        factory = self.optimizer_factory
-        if factory is None:
-            from .optimizers.cholesky_cmaes import CholeskyCMAES
-
-            factory = CholeskyCMAES
+        factory = self.optimizer_factory or _default_optimizer()
         seed = self.seed + (self.trainer.global_rank if self._trainer is not None else 0)
         return factory(self.generator.code_dim, num_units=len(self._local), seed=seed, device=self.device)
 
     # ------------------------------------------------------------------ data / optimiser hooks
     def train_dataloader(self) -> DataLoader:
-        """``n_generations`` dummy steps; a private RNG so the loader never draws from the global one."""
-        return DataLoader(_Generations(self.n_generations), batch_size=None, generator=torch.Generator())
+        """``n_generations`` dummy steps, all of them on every rank (no RNG is drawn)."""
+        return _GenerationLoader(_Generations(self.n_generations), batch_size=None, sampler=_EveryRankAllGenerations(self.n_generations))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """A no-op SGD on the step anchor (the evolution optimiser is driven in :meth:`training_step`)."""
@@ -251,22 +342,25 @@ class EvolutionModule(LightningModule):
         images_t = torch.cat(images)
         return images_t.view(k, n, *images_t.shape[1:]), torch.cat(scores).view(k, n)
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        """Run one generation for all units of this rank, merge the statistics over ranks, log them."""
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Run one generation for the active units of this rank, merge the statistics over ranks, log them.
+
+        Retired units are neither generated nor scored; their optimiser state stays as it was.
+        """
         codes = self.evolver.ask()
-        _, scores = self.evaluate(codes)
-        self.evolver.tell(codes, scores)
-        self.optimizers().step()  # no-op (no gradient); advances trainer.global_step
+        active = (self.retired_at[self._local] < 0).to(codes.device)
+        scores = torch.full(codes.shape[:2], float("nan"), device=codes.device)
+        if active.any():
+            rows = active.nonzero().flatten()
+            _, scores[rows] = self.evaluate(codes[rows], self._active_units(tuple(rows.tolist())))
+        self.evolver.tell(codes, scores, active=active)
         n = scores.shape[1]
-        finite = torch.isfinite(scores)
-        bad_nan = (~finite).any(1)
-        bad_const = (scores.amax(1) == scores.amin(1)) & (n > 1)
-        local = torch.stack(
-            [scores.mean(1), scores.amax(1), self.evolver.best_score, self.evolver.sigma.expand(scores.shape[0]), bad_nan.float(), bad_const.float()],
-            1,
-        ).float()
-        merged = self._merge(torch.cat([local, self.evolver.best_code.float()], 1))
-        stats, flags, best_codes = merged[:, :4].cpu(), merged[:, 4:6].cpu(), merged[:, 6:].cpu()
+        flags = torch.stack(
+            [scores.isnan().any(1), scores.isinf().any(1), (scores.amax(1) == scores.amin(1)) & (n > 1)], 1
+        ) & active[:, None]
+        local = torch.stack([scores.mean(1), scores.amax(1), self.evolver.best_score, self.evolver.sigma.expand(scores.shape[0])], 1)
+        merged = self._merge(torch.cat([local.float(), flags.float(), self.evolver.best_code.float()], 1)).cpu()
+        stats, flags, best_codes = merged[:, :4], merged[:, 4:7].bool(), merged[:, 7:]
         self.history = torch.cat([self.history, stats[None]])
         self.best_codes = best_codes
         self.best_scores = stats[:, 2].clone()
@@ -276,11 +370,19 @@ class EvolutionModule(LightningModule):
             self.snapshots.append(self.best_codes.clone())
             self.snapshot_generations.append(gen)
         self._log_generation(gen, stats)
-        if flags.any():
-            self._flag_stop(gen, stats, flags, scores)
-        elif self.generation >= self.n_generations:
+        self._check_health(gen, stats, flags)
+        if self.generation >= self.n_generations:
             self.trainer.should_stop = True
         self._write_outputs(final=False)
+        return self._step_anchor.sum() * 0.0  # the no-op optimiser step that advances trainer.global_step
+
+    def _active_units(self, rows: tuple[int, ...]) -> UnitSet:
+        """The UnitSet of this rank's units at ``rows`` (all of them while none is retired)."""
+        if len(rows) == len(self._local):
+            return self._local_units
+        if rows not in self._active_cache:
+            self._active_cache[rows] = self._local_units.subset(list(rows))
+        return self._active_cache[rows]
 
     def _merge(self, local: torch.Tensor) -> torch.Tensor:
         """Gather per-unit rows ``(K_local, F)`` of every rank into ``(K, F)`` in unit order."""
@@ -293,21 +395,54 @@ class EvolutionModule(LightningModule):
         gathered = self.all_gather(padded)  # (world, P, F)
         return torch.cat([gathered[r, : sizes[r]] for r in range(world)])
 
-    def _flag_stop(self, gen: int, stats: torch.Tensor, flags: torch.Tensor, scores: torch.Tensor) -> None:
-        bad = [i for i in range(len(self.units)) if flags[i].any()]
-        what = ", ".join(
-            f"{self.labels[i]} ({'NaN' if flags[i, 0] else f'constant {stats[i, 0].item():.6g}'})" for i in bad
-        )
-        self.stop_message = (
-            f"unit activation is NaN or constant over the whole population at generation {gen}: {what}; "
-            f"choose another unit (`model.init_args.units`: layer/channel/position/token)"
-        )
-        self.trainer.should_stop = True
+    def _check_health(self, gen: int, stats: torch.Tensor, flags: torch.Tensor) -> None:
+        """Retire units that gave NaN / inf, or one constant score for ``dead_patience`` generations.
+
+        ``flags`` are the merged ``(K, 3)`` NaN / inf / constant flags, the same on every rank, so
+        every rank takes the same decisions.
+        """
+        constant = flags[:, 2]
+        self.dead_streak = torch.where(constant, self.dead_streak + 1, torch.zeros_like(self.dead_streak))
+        newly = []
+        for i in range(len(self.units)):
+            if self.retired_at[i] >= 0:
+                continue
+            if flags[i, 0] or flags[i, 1]:
+                reason = f"{'NaN' if flags[i, 0] else 'inf'} activation from the model"
+            elif self.dead_streak[i] >= self.dead_patience:
+                first = gen - int(self.dead_streak[i]) + 1
+                reason = f"constant activation {stats[i, 0].item():.6g} over every population for {int(self.dead_streak[i])} generations ({first}-{gen}, dead_patience {self.dead_patience})"
+            else:
+                continue
+            self.retired_at[i] = gen
+            self.retire_reasons[i] = reason
+            newly.append(i)
+        for i in newly:
+            self._log_metrics({f"evolution/{self.labels[i]}/retired": 1.0}, gen)
+            left = int((self.retired_at < 0).sum())
+            _say(f"unit {self.labels[i]} retired at generation {gen}: {self.retire_reasons[i]}; {left} of {len(self.units)} units go on")
+        retired = [i for i in range(len(self.units)) if self.retired_at[i] >= 0]
+        what = "; ".join(f"{self.labels[i]} at generation {int(self.retired_at[i])}: {self.retire_reasons[i]}" for i in retired)
+        hint = "choose other units or `channel: auto` (`model.init_args.units`)"
+        if newly and self.on_dead_unit == "stop":
+            self.stop_message = f"unit retired and on_dead_unit is 'stop' ({what}); {hint}, or set `model.init_args.on_dead_unit: retire`"
+        elif len(retired) == len(self.units):
+            self.stop_message = f"every unit is retired ({what}); {hint}"
+        if self.stop_message:
+            self.trainer.should_stop = True
 
     # ------------------------------------------------------------------ logging and files
     def _log_generation(self, gen: int, stats: torch.Tensor) -> None:
-        metrics = {f"evolution/{label}/{name}": float(stats[i, j]) for i, label in enumerate(self.labels) for j, name in enumerate(_STATS)}
+        metrics = {
+            f"evolution/{label}/{name}": float(stats[i, j])
+            for i, label in enumerate(self.labels)
+            for j, name in enumerate(_STATS)
+            if self.retired_at[i] < 0 or name in ("best_so_far", "sigma")
+        }
         self._log_metrics(metrics, gen)
+        # the progress bar shows the best score so far of every unit (nothing goes to the loggers)
+        for i, label in enumerate(self.labels):
+            self.log(f"best/{label}", float(stats[i, 2]), prog_bar=True, logger=False, on_step=True, on_epoch=False, sync_dist=False)
 
     @rank_zero_only
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
@@ -332,7 +467,8 @@ class EvolutionModule(LightningModule):
     @rank_zero_only
     def _write_outputs(self, final: bool) -> None:
         out = EvolutionOutputs(self._evolution_dir())
-        out.write_scores(self.labels, self.history)
+        out.write_scores(self.labels, self.history, last_generation=[int(g) if g >= 0 else None for g in self.retired_at])
+        out.write_summary(self._summary_rows())
         snapshot_now = self.snapshot_generations and self.snapshot_generations[-1] == self.generation - 1
         if not (final or snapshot_now):
             return
@@ -350,12 +486,36 @@ class EvolutionModule(LightningModule):
             for logger in wandb:
                 logger.log_image("evolution/montage", images=[grid], caption=[f"generations {self.snapshot_generations}"])
 
+    def _summary_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, (unit, requested) in enumerate(zip(self.units, self.requested_units)):
+            retired = int(self.retired_at[i]) >= 0
+            rows.append(
+                {
+                    "unit": self.labels[i],
+                    "layer": unit.layer,
+                    "channel": unit.channel,
+                    "position": list(unit.position) if unit.position is not None else None,
+                    "token": unit.token,
+                    "chosen": "auto" if requested.is_auto else "config",
+                    "status": "retired" if retired else "active",
+                    "best_score": float(self.best_scores[i]),
+                    "generations": int(self.retired_at[i]) + 1 if retired else self.generation,
+                    "retired_generation": int(self.retired_at[i]) if retired else None,
+                    "reason": self.retire_reasons[i],
+                }
+            )
+        return rows
+
     def on_train_end(self) -> None:
-        """Write the final files; after a NaN/constant unit save the state and raise :class:`EvolutionStopped`."""
+        """Write the final files; when the run was stopped, save the state and raise :class:`EvolutionStopped`."""
         self._write_outputs(final=True)
+        if self.trainer.is_global_zero:
+            active = int((self.retired_at < 0).sum())
+            _say(f"evolution: {self.generation} generations, {active} of {len(self.units)} units active; {self._evolution_dir()}")
         if self.stop_message:
             path = self._evolution_dir() / "stopped.ckpt"
-            self.trainer.save_checkpoint(path)
+            self.trainer.save_checkpoint(path, weights_only=False)
             raise EvolutionStopped(f"{self.stop_message}; state saved to {path}")
 
     # ------------------------------------------------------------------ checkpoints
@@ -378,19 +538,27 @@ class EvolutionModule(LightningModule):
             "snapshots": [s.clone() for s in self.snapshots],
             "snapshot_generations": list(self.snapshot_generations),
             "labels": list(self.labels),
+            "units": [u.to_dict() for u in self.units],
+            "requested_units": [u.to_dict() for u in self.requested_units],
+            "dead_streak": self.dead_streak.clone(),
+            "retired_at": self.retired_at.clone(),
+            "retire_reasons": list(self.retire_reasons),
             "optimizer_states": [g["optimizer"] for g in gathered],
             "rng": [g["rng"] for g in gathered],
         }
-        if not self.save_weights_in_checkpoint:
-            checkpoint["state_dict"] = {
-                k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(("model.", "generator."))
-            }
+        if self.save_weights_in_checkpoint:
+            checkpoint["frozen_weights"] = {name: self.__dict__[name].state_dict() for name in ("model", "generator")}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the evolution state; the optimiser state and RNG are applied in :meth:`on_train_start`."""
         state = checkpoint.get("evolution")
         if state is None:
             raise ConfigError("checkpoint holds no evolution state (not written by EvolutionModule); check `--ckpt_path`")
+        requested = [u.to_dict() for u in self.requested_units]
+        if state.get("requested_units") == requested and state.get("units") != [u.to_dict() for u in self.units]:
+            # the same `channel: auto` request: keep the checkpoint's choice, not a fresh one
+            self._set_units([Unit(**{**u, "position": tuple(u["position"]) if u["position"] else None}) for u in state["units"]])
+            _say(f"resumed units (chosen when the run started): {', '.join(self.labels)}")
         if list(state["labels"]) != list(self.labels):
             raise ConfigError(f"checkpoint units {state['labels']} differ from the configured units {self.labels} (`model.init_args.units`)")
         if any(s is None for s in state["optimizer_states"]):
@@ -402,4 +570,27 @@ class EvolutionModule(LightningModule):
         self.snapshots = [s.clone() for s in state["snapshots"]]
         self._snapshot_images = []
         self.snapshot_generations = list(state["snapshot_generations"])
+        k = len(self.units)
+        self.dead_streak = state.get("dead_streak", torch.zeros(k, dtype=torch.long)).clone()
+        self.retired_at = state.get("retired_at", torch.full((k,), -1, dtype=torch.long)).clone()
+        self.retire_reasons = list(state.get("retire_reasons", [None] * k))
+        frozen = checkpoint.setdefault("frozen_weights", {})
+        for name in ("model", "generator"):  # checkpoints of earlier releases kept them in the state dict
+            moved = {k[len(name) + 1 :]: checkpoint["state_dict"].pop(k) for k in list(checkpoint["state_dict"]) if k.startswith(f"{name}.")}
+            if moved:
+                frozen[name] = moved
+        if frozen:
+            for name, weights in checkpoint["frozen_weights"].items():
+                self.__dict__[name].load_state_dict(weights, strict=True)
         self._pending = {"optimizer_states": state["optimizer_states"], "rng": state["rng"]}
+
+
+def _default_optimizer() -> Callable[..., EvolutionOptimizer]:
+    from .optimizers.cholesky_cmaes import CholeskyCMAES
+
+    return CholeskyCMAES
+
+
+def _say(message: str) -> None:
+    """One console line on rank zero."""
+    rank_zero_info(f"[neuroalign] {message}")

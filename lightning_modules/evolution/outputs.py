@@ -1,7 +1,10 @@
 """Files an evolution run writes under ``<log_dir>/evolution/``.
 
 * ``scores.csv`` -- columns ``generation, unit, mean, max, best_so_far, sigma`` (one row per
-  generation and unit, generation 0 first);
+  generation and unit, generation 0 first; a retired unit's rows end at its retirement);
+* ``summary.csv`` -- one row per unit: the unit as evolved (``channel: auto`` resolved), whether it
+  was chosen by ``auto``, ``status`` (``active`` / ``retired``), best score, generations evolved and,
+  for a retired unit, the generation and the reason;
 * ``best/<unit>.png`` -- the best image found so far for each unit;
 * ``montage.png`` -- one row per unit, one column per snapshot of the best image (every k generations
   and the final one);
@@ -20,10 +23,15 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-__all__ = ["SCORE_COLUMNS", "EvolutionOutputs", "read_scores", "montage_grid"]
+__all__ = ["SCORE_COLUMNS", "SUMMARY_COLUMNS", "EvolutionOutputs", "read_scores", "read_summary", "montage_grid"]
 
 #: column order of ``scores.csv``
 SCORE_COLUMNS = ("generation", "unit", "mean", "max", "best_so_far", "sigma")
+#: column order of ``summary.csv``
+SUMMARY_COLUMNS = (
+    "unit", "layer", "channel", "position", "token", "chosen", "status",
+    "best_score", "generations", "retired_generation", "reason",
+)  # fmt: skip
 
 
 def montage_grid(images: torch.Tensor, n_columns: int, tile: int = 128, min_tile: int = 64) -> torch.Tensor:
@@ -50,6 +58,12 @@ def read_scores(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_summary(path: str | Path) -> list[dict]:
+    """Rows of a ``summary.csv`` as dicts of strings (empty string for an empty field)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 class EvolutionOutputs:
     """Writer of the evolution files under ``root`` (usually ``<trainer.log_dir>/evolution``).
 
@@ -65,22 +79,38 @@ class EvolutionOutputs:
         """``<root>/scores.csv``."""
         return self.root / "scores.csv"
 
-    def write_scores(self, labels: Sequence[str], history: torch.Tensor) -> Path:
+    def write_scores(
+        self, labels: Sequence[str], history: torch.Tensor, last_generation: Sequence[int | None] | None = None
+    ) -> Path:
         """Rewrite ``scores.csv`` from the whole history.
 
         Args:
             labels: the K unit labels.
             history: ``(G, K, 4)`` tensor of ``mean, max, best_so_far, sigma`` per generation and unit.
+            last_generation: per unit, the last generation to write (a retired unit), ``None`` = all.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         values = history.detach().double().cpu().tolist()
+        last = list(last_generation) if last_generation is not None else [None] * len(labels)
         with open(self.scores_path, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(SCORE_COLUMNS)
             for generation, per_unit in enumerate(values):
-                for label, stats in zip(labels, per_unit):
-                    writer.writerow([generation, label, *(repr(float(v)) for v in stats)])
+                for label, stats, stop in zip(labels, per_unit, last):
+                    if stop is None or generation <= stop:
+                        writer.writerow([generation, label, *(repr(float(v)) for v in stats)])
         return self.scores_path
+
+    def write_summary(self, rows: Sequence[dict]) -> Path:
+        """Rewrite ``summary.csv``: one row per unit with the keys of :data:`SUMMARY_COLUMNS`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "summary.csv"
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in SUMMARY_COLUMNS})
+        return path
 
     def write_best(self, labels: Sequence[str], images: torch.Tensor) -> list[Path]:
         """Save ``best/<label>.png`` for each unit from ``(K, 3, H, W)`` [0,1] images."""

@@ -15,6 +15,11 @@ LightningCLI builds a list of them from YAML::
       - {layer: classifier.6, channel: 0}
       - {layer: features.10, channel: 5, position: [6, 6]}
       - {layer: encoder.layers.encoder_layer_11, channel: 3, token: mean_patch}
+      - {layer: layer3, channel: auto}       # the most responsive channel (and position), see below
+
+``channel: auto`` lets :func:`resolve_auto_units` choose the unit: the channel whose response varies
+most over a probe batch of generated images -- and, for a conv map without ``position``, the
+position too -- so the unit cannot be a dead ReLU channel of this particular set of weights.
 
 :class:`UnitSet` validates the units against a model and scores all of them with a single forward
 pass (hooks through :class:`~lightning_modules.layers.LayerCapture`, which clones outputs).
@@ -34,9 +39,11 @@ from torch import nn
 from ..errors import ConfigError, NeuroAlignError
 from ..layers import LayerCapture, get_layer
 
-__all__ = ["Unit", "UnitSet", "fit_to_model", "model_input_size"]
+__all__ = ["AUTO", "Unit", "UnitSet", "fit_to_model", "layer_outputs", "model_input_size", "resolve_auto_units"]
 
 TokenSpec = int | Literal["mean_patch"]
+#: the ``channel`` value that asks :func:`resolve_auto_units` to choose the channel
+AUTO = "auto"
 
 
 @dataclass
@@ -45,7 +52,9 @@ class Unit:
 
     Args:
         layer: layer name (``named_modules()`` path of the raw network); ``None`` = the model output.
-        channel: channel / feature / class index in that layer's output.
+        channel: channel / feature / class index in that layer's output, or ``"auto"``: the channel
+            (and, for a conv map without ``position``, the position) with the largest response variance
+            over a probe batch of generated images (:func:`resolve_auto_units`).
         position: ``[row, col]`` in a conv map ``(B, C, H, W)``; default the centre ``(H // 2, W // 2)``.
         token: for ``(B, tokens, C)`` outputs: a token index (0 = CLS) or ``"mean_patch"`` (mean over
             the patch tokens 1..T-1). Required for token outputs.
@@ -53,7 +62,7 @@ class Unit:
     """
 
     layer: str | None
-    channel: int
+    channel: int | Literal["auto"]
     position: tuple[int, int] | None = None
     token: TokenSpec | None = None
     name: str | None = None
@@ -70,8 +79,13 @@ class Unit:
             parts.append(f"t{self.token}")
         return _safe("_".join(parts))
 
+    @property
+    def is_auto(self) -> bool:
+        """Whether the channel is still to be chosen (``channel: auto``)."""
+        return self.channel == AUTO
+
     def to_dict(self) -> dict:
-        """Plain-data form (stored in ``prototypes.pt``)."""
+        """Plain-data form (stored in ``prototypes.pt`` and checkpoints)."""
         d = asdict(self)
         if d["position"] is not None:
             d["position"] = list(d["position"])
@@ -98,6 +112,93 @@ def fit_to_model(images: torch.Tensor, model: nn.Module, mode: str = "bilinear")
         return images
     smooth = mode in ("bilinear", "bicubic")  # antialiased, like torchvision's Resize (256 -> 32 px would alias)
     return F.interpolate(images, size=size, mode=mode, align_corners=False if smooth else None, antialias=smooth).clamp_(0, 1)
+
+
+def layer_outputs(
+    model: nn.Module, layers: Sequence[str | None], images: torch.Tensor, resize_mode: str = "bilinear"
+) -> dict[str | None, torch.Tensor]:
+    """Outputs of ``layers`` (``None`` = the model output) for [0,1] ``images``, one forward pass.
+
+    Images are first fitted to the model's ``input_size`` (:func:`fit_to_model`); the forward stops
+    after the last hooked layer when the model output is not needed.
+    """
+    images = fit_to_model(images, model, resize_mode)
+    named = [layer for layer in dict.fromkeys(layers) if layer is not None]
+    need_output = None in layers
+    with LayerCapture(model, named, stop_early=not need_output) as capture:
+        if need_output:
+            capture.outputs = {}
+            out = model(images)
+            outputs: dict[str | None, torch.Tensor] = dict(capture.outputs)
+            outputs[None] = out[0] if isinstance(out, (tuple, list)) else out
+        else:
+            outputs = dict(capture.run(images))
+    return outputs
+
+
+@torch.no_grad()
+def resolve_auto_units(
+    model: nn.Module,
+    units: Sequence[Unit],
+    probe_images: torch.Tensor,
+    resize_mode: str = "bilinear",
+    config_key: str = "model.init_args.units",
+) -> tuple[list[Unit], list[str]]:
+    """Choose the channel of every ``channel: auto`` unit; other units are returned unchanged.
+
+    The chosen channel is the one whose response has the largest variance over ``probe_images``
+    (e.g. the first population an evolution would draw). For a conv map ``(B, C, H, W)`` the
+    position is chosen too unless the unit gives one; for token outputs the unit's ``token`` is kept.
+    Several ``auto`` units reading the same place take the next-best free channels, and never a
+    channel that an explicit unit names.
+
+    Returns:
+        the resolved units (``position`` filled in where it was chosen) and one line per choice.
+    """
+    autos = [i for i, u in enumerate(units) if u.is_auto]
+    if not autos:
+        return list(units), []
+    for i in autos:
+        if units[i].layer is not None:
+            try:
+                get_layer(model, units[i].layer)
+            except NeuroAlignError as err:
+                raise ConfigError(f"{err} (set `{config_key}[{i}].layer`)") from None
+    outputs = layer_outputs(model, [units[i].layer for i in autos], probe_images, resize_mode)
+    taken = {(u.layer, u.channel, tuple(u.position) if u.position else None, u.token) for u in units if not u.is_auto}
+    resolved, lines = list(units), []
+    for i in autos:
+        unit = units[i]
+        out = outputs[unit.layer].float()
+        where = unit.layer if unit.layer is not None else "model output"
+        if out.ndim == 4 and unit.position is not None:
+            r, c = unit.position
+            if not (0 <= r < out.shape[2] and 0 <= c < out.shape[3]):
+                raise ConfigError(f"position {[r, c]} out of range for {where!r} with map size {out.shape[2]}x{out.shape[3]} (set `{config_key}[{i}].position`)")
+            out = out[:, :, r, c]
+        elif out.ndim == 3:
+            if unit.token is None:
+                raise ConfigError(f"{where!r} outputs {out.shape[1]} tokens; set `{config_key}[{i}].token` to a token index (0 = CLS) or 'mean_patch'")
+            out = out[:, 1:].mean(1) if unit.token == "mean_patch" else out[:, int(unit.token)]
+        elif out.ndim not in (2, 4):
+            raise ConfigError(f"layer {where!r} has output shape {('B', *out.shape[1:])}; units need (B, C), (B, tokens, C) or (B, C, H, W)")
+        variance = out.var(0, unbiased=False).nan_to_num(nan=-1.0)
+        for flat in variance.flatten().argsort(descending=True, stable=True).tolist():
+            index = list(divmod(flat, variance.shape[1] * variance.shape[2])) if variance.ndim == 3 else [flat]
+            if variance.ndim == 3:
+                index = [index[0], *divmod(index[1], variance.shape[2])]
+            channel = index[0]
+            position = tuple(index[1:]) if variance.ndim == 3 else (tuple(unit.position) if unit.position else None)
+            if (unit.layer, channel, position, unit.token) not in taken:
+                break
+        taken.add((unit.layer, channel, position, unit.token))
+        resolved[i] = Unit(unit.layer, channel, position, unit.token, unit.name)
+        at = f" at {list(position)}" if variance.ndim == 3 else ""
+        lines.append(
+            f"{config_key}[{i}] {where} channel auto -> channel {channel}{at} "
+            f"(response variance {variance.flatten()[flat].item():.4g} over {probe_images.shape[0]} probe images): {resolved[i].label}"
+        )
+    return resolved, lines
 
 
 @dataclass
@@ -146,6 +247,8 @@ class UnitSet:
         self.config_key = config_key
         self.resize_mode = resize_mode
         for i, unit in enumerate(self.units):
+            if unit.is_auto:
+                raise ConfigError(f"`{config_key}[{i}].channel` is 'auto': choose it first with resolve_auto_units()")
             if unit.layer is not None:
                 try:
                     get_layer(model, unit.layer)
@@ -231,18 +334,7 @@ class UnitSet:
 
     # ------------------------------------------------------------------ scoring
     def _forward(self, images: torch.Tensor) -> dict[str | None, torch.Tensor]:
-        images = fit_to_model(images, self.model, self.resize_mode)
-        named = [layer for layer in self.layers if layer is not None]
-        need_output = None in self.layers
-        with LayerCapture(self.model, named, stop_early=not need_output) as capture:
-            if need_output:
-                capture.outputs = {}
-                out = self.model(images)
-                outputs: dict[str | None, torch.Tensor] = dict(capture.outputs)
-                outputs[None] = out[0] if isinstance(out, (tuple, list)) else out
-            else:
-                outputs = dict(capture.run(images))
-        return outputs
+        return layer_outputs(self.model, self.layers, images, self.resize_mode)
 
     @torch.no_grad()
     def activations(self, images: torch.Tensor) -> torch.Tensor:

@@ -75,10 +75,16 @@ class EvolutionOptimizer(abc.ABC):
         """Return the codes to evaluate this generation: ``(n, dim)`` or ``(K, n, dim)``, float32."""
         return self._unbatch(self._ask())
 
-    def tell(self, codes: Tensor, scores: Tensor) -> None:
+    def tell(self, codes: Tensor, scores: Tensor, active: Tensor | None = None) -> None:
         """Update the search distribution with the scores of ``codes`` (higher is better).
 
         NaN scores rank last. ``codes`` are normally the tensor returned by the last :meth:`ask`.
+
+        Args:
+            codes: ``(n, dim)`` or ``(K, n, dim)``.
+            scores: ``(n,)`` or ``(K, n)``.
+            active: ``(K,)`` bool mask of the units whose state is updated; the state and best-so-far of
+                the others stay exactly as they are (a retired unit of ``EvolutionModule``). Default: all.
         """
         codes = torch.as_tensor(codes).to(device=self.device, dtype=torch.float32)
         scores = torch.as_tensor(scores).to(device=self.device, dtype=torch.float32)
@@ -89,13 +95,17 @@ class EvolutionOptimizer(abc.ABC):
                 f"tell() expects codes {self._shape_doc('n, dim')} and scores {self._shape_doc('n')}; "
                 f"got codes {tuple(codes.shape)} and scores {tuple(scores.shape)}"
             )
+        if active is None:
+            active = torch.ones(self._k, dtype=torch.bool, device=self.device)
+        else:
+            active = torch.as_tensor(active, dtype=torch.bool).to(self.device).reshape(self._k)
         scores = torch.nan_to_num(scores, nan=float("-inf"))
         top, where = scores.max(dim=1)
-        better = top > self._best_score
+        better = (top > self._best_score) & active
         self._best_score = torch.where(better, top, self._best_score)
         chosen = codes[torch.arange(self._k, device=self.device), where]
         self._best_code = torch.where(better[:, None], chosen, self._best_code)
-        self._tell(codes, scores)
+        self._tell(codes, scores, active)
         self.generation += 1
 
     @property
@@ -158,8 +168,9 @@ class EvolutionOptimizer(abc.ABC):
         """Return ``(K, n, dim)`` float32 codes on :attr:`device`."""
 
     @abc.abstractmethod
-    def _tell(self, codes: Tensor, scores: Tensor) -> None:
-        """Update from ``codes (K, n, dim)`` and finite-or-``-inf`` ``scores (K, n)``."""
+    def _tell(self, codes: Tensor, scores: Tensor, active: Tensor) -> None:
+        """Update from ``codes (K, n, dim)`` and finite-or-``-inf`` ``scores (K, n)``; units where the
+        ``(K,)`` bool mask ``active`` is False keep their state unchanged."""
 
     @abc.abstractmethod
     def _sigma(self) -> Tensor:

@@ -117,7 +117,7 @@ class CholeskyCMAES(EvolutionOptimizer):
         self._asked = self._xmean.unsqueeze(1) + self._sig[:, None, None] * torch.bmm(z, self._a)
         return self._asked
 
-    def _tell(self, codes: Tensor, scores: Tensor) -> None:
+    def _tell(self, codes: Tensor, scores: Tensor, active: Tensor) -> None:
         if self.generation == 0:
             self._xmean = self._init_code.clone()
             return
@@ -127,31 +127,34 @@ class CholeskyCMAES(EvolutionOptimizer):
         order = torch.argsort(scores, dim=1, descending=True, stable=True)[:, : self.mu]
         index = order.unsqueeze(-1).expand(-1, -1, self.dim)
         w = self.weights
-        self._xmean = torch.einsum("m,kmd->kd", w, torch.gather(codes, 1, index))
+        keep = lambda new, old: torch.where(active.view(-1, *([1] * (new.ndim - 1))), new, old)  # noqa: E731
+        self._xmean = keep(torch.einsum("m,kmd->kd", w, torch.gather(codes, 1, index)), self._xmean)
         zw = torch.einsum("m,kmd->kd", w, torch.gather(z, 1, index))
         cs, cc = self.cs, self.cc
-        self._ps = (1 - cs) * self._ps + math.sqrt(cs * (2 - cs) * self.mueff) * zw
-        self._pc = (1 - cc) * self._pc + math.sqrt(cc * (2 - cc) * self.mueff) * torch.bmm(zw.unsqueeze(1), self._a).squeeze(1)
-        self._sig = self._sig * torch.exp((cs / self.damps) * (self._ps.norm(dim=1) / self.chi_n - 1))
+        self._ps = keep((1 - cs) * self._ps + math.sqrt(cs * (2 - cs) * self.mueff) * zw, self._ps)
+        pc = (1 - cc) * self._pc + math.sqrt(cc * (2 - cc) * self.mueff) * torch.bmm(zw.unsqueeze(1), self._a).squeeze(1)
+        self._pc = keep(pc, self._pc)
+        self._sig = keep(self._sig * torch.exp((cs / self.damps) * (self._ps.norm(dim=1) / self.chi_n - 1)), self._sig)
         if self.generation - self._last_a_update >= self.a_update_freq:
-            self._rank_one_update()
+            self._rank_one_update(active)
             self._last_a_update = self.generation
         self._z = self._asked = None
 
-    def _rank_one_update(self) -> None:
+    def _rank_one_update(self, active: Tensor) -> None:
         """``A <- a A + b v^T pc`` and ``A^-1 <- A^-1 / a - d (A^-1 v^T) v`` with ``v = pc A^-1``, so
-        that ``A^T A`` becomes ``(1 - c1) A^T A + c1 pc^T pc`` and the two stay exact inverses."""
+        that ``A^T A`` becomes ``(1 - c1) A^T A + c1 pc^T pc`` and the two stay exact inverses.
+        Inactive units get ``a = 1, b = d = 0``: their A and A^-1 are left bit for bit as they were."""
         c1 = self.c1
         v = torch.bmm(self._pc.unsqueeze(1), self._ainv).squeeze(1)  # (K, N)
         nv = (v * v).sum(dim=1).clamp_min(1e-30)  # (K,)
         s = torch.sqrt(1 + nv * c1 / (1 - c1))
-        a = math.sqrt(1 - c1)
-        b = (a / nv) * (s - 1)
-        d = (1 - 1 / s) / (a * nv)
+        a = torch.where(active, math.sqrt(1 - c1), 1.0)
+        b = torch.where(active, (a / nv) * (s - 1), 0.0)
+        d = torch.where(active, (1 - 1 / s) / (a * nv), 0.0)
         ainv_vt = torch.bmm(self._ainv, v.unsqueeze(-1))  # (K, N, 1), from the old A^-1
         # in place: no N x N temporaries (each would be 64 MB at N = 4096)
-        self._a.mul_(a).baddbmm_((b[:, None] * v).unsqueeze(-1), self._pc.unsqueeze(1))
-        self._ainv.div_(a).baddbmm_(ainv_vt * -d[:, None, None], v.unsqueeze(1))
+        self._a.mul_(a[:, None, None]).baddbmm_((b[:, None] * v).unsqueeze(-1), self._pc.unsqueeze(1))
+        self._ainv.div_(a[:, None, None]).baddbmm_(ainv_vt * -d[:, None, None], v.unsqueeze(1))
 
     def _recover_z(self, codes: Tensor) -> Tensor:
         """Standard-normal coordinates of codes that did not come from the last ``ask``."""

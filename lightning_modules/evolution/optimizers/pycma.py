@@ -76,12 +76,13 @@ class PyCMA(EvolutionOptimizer):
         self._asked = torch.from_numpy(np.asarray(self._asked_np, dtype=np.float32)).to(self.device)
         return self._asked
 
-    def _tell(self, codes: Tensor, scores: Tensor) -> None:
+    def _tell(self, codes: Tensor, scores: Tensor, active: Tensor) -> None:
         same = self._asked_np is not None and self._asked is not None and torch.equal(codes, self._asked)
         solutions = self._asked_np if same else list(codes.double().cpu().numpy())
         losses = (-scores.double()).nan_to_num(posinf=np.finfo(np.float64).max).cpu().numpy()
-        for k, es in enumerate(self._es):
-            es.tell(list(solutions[k]), losses[k].tolist())
+        for k, (es, on) in enumerate(zip(self._es, active.tolist())):
+            if on:  # an inactive strategy is not told: its next ask samples the same distribution again
+                es.tell(list(solutions[k]), losses[k].tolist())
         self._asked_np = self._asked = None
 
     def _sigma(self) -> Tensor:
