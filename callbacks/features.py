@@ -33,6 +33,7 @@ from torch import nn
 
 from lightning_modules.errors import ConfigError, MissingFileError
 from lightning_modules.layers import LayerCapture, TokenReduction, reduce_tokens
+from lightning_modules.progress import progress
 
 from .benchmark import ScoringContext, StimulusSet
 
@@ -158,7 +159,8 @@ def extract_features(
     max_features: int | None = DEFAULT_MAX_FEATURES,
     token_reduction: TokenReduction = "flatten",
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """Features of every layer for every stimulus set, one forward pass per set.
+    """Features of every layer for every stimulus set, one forward pass per set (a progress bar per
+    stimulus set on a terminal, :func:`lightning_modules.progress.progress`).
 
     Args:
         model: any [0,1]-input module (a ``ZooModel`` or a plain network).
@@ -186,7 +188,11 @@ def extract_features(
             chunks: dict[str, list[torch.Tensor]] = {name: [] for name in wanted}
             projections: dict[str, SparseProjection | None] = {}
             with LayerCapture(model, wanted) as capture:
-                for batch in image_batches(stimuli, hw, context.batch_size, context.model_visual_degrees):
+                batches = image_batches(stimuli, hw, context.batch_size, context.model_visual_degrees)
+                n_batches = -(-len(stimuli) // context.batch_size)
+                folder = stimuli.paths[0].parent.name if stimuli.paths else "-"
+                desc = f"Brain-Score features: {len(stimuli)} stimuli of {folder}"
+                for batch in progress(batches, total=n_batches, desc=desc, unit="batch"):
                     outputs = capture.run(batch.to(device))
                     for name in wanted:
                         feats = reduce_tokens(outputs[name], token_reduction).float()

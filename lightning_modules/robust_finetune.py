@@ -129,7 +129,7 @@ class RobustFinetuneModule(LightningModule):
         test_robust_samples: attacked test samples; ``None`` = all.
         channels_last: keep the network's weights and every image batch in channels-last memory
             format (faster convolutions on CPUs with oneDNN and on GPUs with tensor cores; measured in
-            ``benchmarks/bench_channels_last.py``); results are the same up to float rounding.
+            ``benchmarks/bench_quickstart_step.py``); results are the same up to float rounding.
     """
 
     def __init__(

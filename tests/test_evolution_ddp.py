@@ -1,4 +1,5 @@
-"""DDP: units are sharded over 2 CPU processes (gloo) and the outputs merged on rank 0."""
+"""DDP: units are sharded over 2 CPU processes (gloo), the outputs merged on rank 0, and every rank
+retires the same dead unit at the same generation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_modules.evolution.outputs import read_scores
+from lightning_modules.evolution.outputs import read_scores, read_summary
 
 _BUILD = """
 import torch
@@ -23,9 +24,11 @@ from lightning_modules.evolution.units import Unit
 def build(units, seed):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 5))
-    return EvolutionModule(net, [Unit(*u) for u in units], PixelGenerator(8), n_generations=4, snapshot_every=2, seed=seed)
+    with torch.no_grad():
+        net[0].bias[3] = -1e3  # ReLU channel 3 is dead: unit ("1", 3) is retired after dead_patience=2
+    return EvolutionModule(net, [Unit(*u) for u in units], PixelGenerator(8), n_generations=4, snapshot_every=2, seed=seed, dead_patience=2)
 
-UNITS = [("4", 0), ("0", 1), ("4", 2)]
+UNITS = [("4", 0), ("0", 1), ("4", 2), ("1", 3)]
 """
 
 _SCRIPT = _BUILD + """
@@ -37,7 +40,8 @@ trainer = L.Trainer(accelerator="cpu", strategy="ddp", devices=2, max_epochs=1, 
                     enable_model_summary=False)
 module = build(UNITS, seed=0)
 trainer.fit(module)
-assert module.history.shape == (4, 3, 4), module.history.shape  # every rank holds the merged history
+assert module.history.shape == (4, 4, 4), module.history.shape  # every rank holds the merged history
+assert module.retired_at.tolist() == [-1, -1, -1, 2], (trainer.global_rank, module.retired_at)  # agreed on every rank
 """
 
 
@@ -50,14 +54,20 @@ def test_units_sharded_over_two_processes_and_merged(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp_path / "ddp" / "lightning_logs" / "version_0" / "evolution"
     merged = read_scores(folder / "scores.csv")
-    assert [r["unit"] for r in merged[:3]] == ["4_0", "0_1", "4_2"] and len(merged) == 4 * 3
-    assert sorted(p.name for p in (folder / "best").iterdir()) == ["0_1.png", "4_0.png", "4_2.png"]
-    assert torch.load(folder / "prototypes.pt", weights_only=True)["codes"].shape == (3, 192)
-    # rank 0 evolved units 0-1 with seed 0, rank 1 unit 2 with seed 1: same numbers as single-process runs
+    assert [r["unit"] for r in merged[:4]] == ["4_0", "0_1", "4_2", "1_3"]
+    assert len(merged) == 4 * 3 + 3  # the dead unit's rows end at its retirement (generation 2)
+    summary = {row["unit"]: row for row in read_summary(folder / "summary.csv")}
+    assert [summary[u]["status"] for u in ("4_0", "0_1", "4_2", "1_3")] == ["active"] * 3 + ["retired"]
+    assert summary["1_3"]["retired_generation"] == "2"
+    assert sorted(p.name for p in (folder / "best").iterdir()) == ["0_1.png", "1_3.png", "4_0.png", "4_2.png"]
+    assert torch.load(folder / "prototypes.pt", weights_only=True)["codes"].shape == (4, 192)
+    # rank 0 evolved units 0-1 with seed 0, rank 1 units 2-3 with seed 1: same numbers as single-process runs
     namespace: dict = {}
     exec(_BUILD, namespace)
-    for units, seed, rows in ((namespace["UNITS"][:2], 0, [0, 1]), (namespace["UNITS"][2:], 1, [2])):
+    for units, seed, labels in ((namespace["UNITS"][:2], 0, ["4_0", "0_1"]), (namespace["UNITS"][2:], 1, ["4_2", "1_3"])):
         single = namespace["build"](units, seed)
         L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path).fit(single)
-        ours = torch.tensor([[r["mean"], r["max"], r["best_so_far"], r["sigma"]] for r in merged]).view(4, 3, 4)[:, rows]
-        torch.testing.assert_close(ours, single.history.double(), rtol=0, atol=0, check_dtype=False)
+        for j, label in enumerate(labels):
+            ours = torch.tensor([[r["mean"], r["max"], r["best_so_far"], r["sigma"]] for r in merged if r["unit"] == label])
+            torch.testing.assert_close(ours, single.history[: len(ours), j].double(), rtol=0, atol=0, check_dtype=False)
+        assert single.retired_at.tolist() == ([-1, -1] if seed == 0 else [-1, 2])

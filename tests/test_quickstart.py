@@ -45,7 +45,7 @@ def _check_evolution(folder: Path, generations: int) -> None:
 
 
 @pytest.mark.slow
-def test_main_job_end_to_end(tmp_path, monkeypatch, capsys):
+def test_main_job_end_to_end(tmp_path, monkeypatch, capsys, recwarn, caplog):
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)  # the configs use paths relative to the working directory, like the README
     assert main(["fit", "-c", "configs/quickstart.yaml"]) == 0
@@ -74,6 +74,11 @@ def test_main_job_end_to_end(tmp_path, monkeypatch, capsys):
     _check_evolution(tmp_path / "runs" / "evolution" / "quickstart" / "version_0" / "evolution", 100)
     out = capsys.readouterr().out
     assert sum(line.startswith("step ") for line in out.splitlines()) == 10  # a line every 10 generations
+    # none of the warnings a user cannot act on (issue 9)
+    seen = [str(w.message) for w in recwarn] + [r.getMessage() for r in caplog.records]
+    for text in ("args parameter is intended", "in eval mode at the start of training", "`IterableDataset` has `__len__`",
+                 "`weights_only` was not set", "manual optimization and every_n_train_steps", "on_after_batch_transfer"):
+        assert not [m for m in seen if text in m], text
 
 
 @pytest.mark.slow
