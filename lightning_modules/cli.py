@@ -63,7 +63,7 @@ def _description(target: str) -> str:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == attr:
             doc = ast.get_docstring(node) or ""
-            return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else target
+            return doc.strip().splitlines()[0].rstrip(".").replace("``", "`") if doc.strip() else target
     return target
 
 

@@ -239,7 +239,7 @@ class NeuroAlignCLI(LightningCLI):
         self._report_outputs()
 
     def _report_outputs(self, checkpoints: bool = False) -> None:
-        """Print the run's folder and, after ``fit``, its checkpoints (path, global step, epoch, time)."""
+        """Print the run's folder and, after ``fit``, its checkpoints (with the ``latest:`` name of the last)."""
         trainer = self.trainer
         lines = [f"outputs: {trainer.log_dir}"] if trainer.log_dir else []
         callback = trainer.checkpoint_callback
@@ -249,10 +249,17 @@ class NeuroAlignCLI(LightningCLI):
                 path = getattr(callback, kind, "")
                 if path and path not in seen:
                     seen.add(path)
-                    lines.append(f"checkpoint: {describe_checkpoint(path, {'global_step': trainer.global_step, 'epoch': trainer.current_epoch} if kind == 'last_model_path' else None)}")
+                    lines.append(f"checkpoint: {describe_checkpoint(path)}{_latest_name(Path(path)) if kind == 'last_model_path' else ''}")
         if trainer.is_global_zero:
             for line in lines:
                 print(f"[neuroalign] {line}", flush=True)
+
+
+def _latest_name(path: Path) -> str:
+    """``; configs name it latest:<save_dir>/<name>`` for ``<save_dir>/<name>/version_N/checkpoints/last.ckpt``."""
+    if path.name == "last.ckpt" and path.parent.name == "checkpoints" and path.parent.parent.name.startswith("version_"):
+        return f"; configs name it latest:{path.parent.parent.parent}"
+    return ""
 
 
 def _batch_limits_try_int_first(parser: LightningArgumentParser) -> None:

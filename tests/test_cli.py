@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
@@ -175,9 +176,7 @@ def test_help_describes_every_command_in_one_line(capsys):
     out = capsys.readouterr().out
     for name, target in COMMANDS.items():
         module, _, attr = target.partition(":")
-        import importlib
-
-        summary = getattr(importlib.import_module(module), attr).__doc__.strip().splitlines()[0].rstrip(".")
+        summary = getattr(importlib.import_module(module), attr).__doc__.strip().splitlines()[0].rstrip(".").replace("``", "`")
         line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
         assert summary in line and target not in line, line
 
