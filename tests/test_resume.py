@@ -77,7 +77,8 @@ def test_retrain_then_evolution_uses_the_new_weights_and_says_so(tmp_path, monke
         _save(tmp_path / "runs" / "quickstart" / f"version_{version}" / "checkpoints" / "last.ckpt", {f"model.{k}": v for k, v in nets[version].state_dict().items()}, step, epoch=4)
     config = ROOT / "configs" / "evolution" / "quickstart.yaml"
     with caplog.at_level("INFO"):
-        assert main(["fit", "-c", str(config), "--model.init_args.n_generations", "2", "--trainer.enable_progress_bar", "false"]) == 0
+        small = ["--model.init_args.n_generations", "1", "--model.init_args.generator.init_args.image_size", "8", "--model.init_args.probe_images", "8"]
+        assert main(["fit", "-c", str(config), *small, "--trainer.enable_progress_bar", "false"]) == 0  # a small CMA-ES state
     new = tmp_path / "runs" / "quickstart" / "version_1" / "checkpoints" / "last.ckpt"
     said = [r.getMessage() for r in caplog.records if "loaded the network weights of" in r.getMessage()]
     assert len(said) == 1, said
