@@ -7,13 +7,16 @@ models and data chosen by ``class_path``). Every other sub-command is a plain fu
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from unittest import mock
 
-from .errors import find_user_error
+from .errors import MissingFileError, find_user_error
 
 __all__ = ["COMMANDS", "main", "NeuroAlignCLI"]
 
@@ -44,6 +47,26 @@ def _load(target: str) -> Callable:
     return getattr(importlib.import_module(module), attr)
 
 
+def _description(target: str) -> str:
+    """First line of the docstring of ``target`` ("module:function"), read from its source without importing it."""
+    module, _, attr = target.partition(":")
+    top, _, rest = module.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        return target
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*(rest.split(".") if rest else []))
+    source = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError):
+        return target
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == attr:
+            doc = ast.get_docstring(node) or ""
+            return doc.strip().splitlines()[0].rstrip(".").replace("``", "`") if doc.strip() else target
+    return target
+
+
 def _usage() -> str:
     lines = [
         "usage: neuroalign {fit,validate,test,predict," + ",".join(COMMANDS) + "} ...",
@@ -54,7 +77,7 @@ def _usage() -> str:
         "Other commands (neuroalign <command> --help):",
     ]
     for name, target in COMMANDS.items():
-        lines.append(f"  {name:26s} {target}")
+        lines.append(f"  {name:26s} {_description(target)}")
     return "\n".join(lines)
 
 
@@ -64,6 +87,16 @@ def _one_line(err: BaseException) -> str:
     if "Original Traceback" in text:  # torch's ExceptionWrapper: the original message is the last line
         text = text.splitlines()[-1].split(": ", 1)[-1]
     return text
+
+
+def _check_config_files(argv: Sequence[str]) -> None:
+    """A ``-c``/``--config`` file that does not exist is one line, not the usage of every option first."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--config=") else (argv[i + 1] if arg in ("-c", "--config") and i + 1 < len(argv) else None)
+        if value is None or (":" in value and not value.endswith((".yaml", ".yml", ".json"))):  # inline YAML is jsonargparse's
+            continue
+        if not Path(value).expanduser().is_file():
+            raise MissingFileError("config file", value, "-c/--config", hint="Configs are YAML files, e.g. configs/quickstart.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in ("-h", "--help") or not argv:
             print(_usage())
             return 0
+        _check_config_files(argv)
         from .lightning_cli import NeuroAlignCLI
 
         _quiet_library_warnings()
@@ -98,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _quiet_library_warnings() -> None:
     """Hide library deprecation notices a user cannot act on (each by message and module)."""
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module=r"lightning\.pytorch\.utilities\._pytree")
+    # a resumed run writes to a new version folder (lightning_modules.resume), so its checkpoint folder differs by design
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from", module=r"lightning\.pytorch\.callbacks\.model_checkpoint")
 
 
 def __getattr__(name: str):

@@ -132,6 +132,13 @@ class RobustFinetuneModule(LightningModule):
             ``benchmarks/bench_quickstart_step.py``); results are the same up to float rounding.
     """
 
+    #: init arguments a run resumed with ``--ckpt_path`` may change (evaluation only; ``NeuroAlignCLI``
+    #: refuses a resume that changes any other: the network, optimiser, schedule, attack, loss)
+    resumable_hparams: tuple[str, ...] = (
+        "val_pgd_steps", "val_pgd_step_size", "val_pgd_restarts", "val_robust_samples",
+        "test_pgd_steps", "test_pgd_step_size", "test_pgd_restarts", "test_robust_samples", "channels_last",
+    )
+
     def __init__(
         self,
         model: nn.Module,

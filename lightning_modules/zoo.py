@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoints import read_checkpoint, resolve_checkpoint
 from .cifar_vit import CifarViT
 from .errors import ConfigError, MissingFileError
 from .layers import get_layer, list_layers, nearest_names
@@ -37,6 +38,7 @@ __all__ = [
     "available_models",
     "load_weights",
     "read_state_dict",
+    "state_dict_of",
     "zoo_args_from_checkpoint",
     "model_from_checkpoint",
     "list_layers_command",
@@ -107,19 +109,19 @@ def _resolve_source(name: str) -> tuple[str, str]:
 def _load_file(path: str | Path, config_key: str, what: str = "weights file") -> Any:
     """Load a weights file / checkpoint (``weights_only``); missing -> MissingFileError, corrupt -> ConfigError."""
     path = Path(path).expanduser()
+    if path.suffix != ".safetensors":
+        return read_checkpoint(path, config_key, what=what)
     if not path.is_file():
         raise MissingFileError(what, path, config_key)
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from safetensors.torch import load_file
 
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_file(str(path))
     except Exception as err:  # noqa: BLE001 - any reader failure means the file is unusable
         raise ConfigError(f"cannot read {what} {path} (`{config_key}`): {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
 
 
-def _state_dict_of(obj: Any, path: str | Path) -> Mapping[str, torch.Tensor]:
+def state_dict_of(obj: Any, path: str | Path) -> Mapping[str, torch.Tensor]:
     """The flat state dict in a loaded file: itself, or under ``state_dict``/``model``/``model_state_dict``/``module``."""
     for key in ("state_dict", "model", "model_state_dict", "module"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
@@ -130,6 +132,10 @@ def _state_dict_of(obj: Any, path: str | Path) -> Mapping[str, torch.Tensor]:
     return obj
 
 
+#: the former private name, still used by callbacks/export.py
+_state_dict_of = state_dict_of
+
+
 def read_state_dict(path: str | Path, config_key: str = WEIGHTS_KEY) -> Mapping[str, torch.Tensor]:
     """Read a weights file or checkpoint into a flat state dict (``weights_only`` loading).
 
@@ -137,27 +143,38 @@ def read_state_dict(path: str | Path, config_key: str = WEIGHTS_KEY) -> Mapping[
     ``model`` / ``model_state_dict`` / ``module``. A missing file raises MissingFileError naming
     ``config_key``; a corrupt or foreign file a ConfigError naming the file.
     """
-    return _state_dict_of(_load_file(path, config_key), path)
+    return state_dict_of(_load_file(path, config_key), path)
 
 
 def load_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights", strict: bool = True) -> None:
     """Load ``state_dict`` into ``net``, finding the key prefix (``model.net.``, ``module.``, ...) that fits.
 
-    A state dict of another architecture raises a one-line ConfigError naming ``source`` and the first
-    missing or mismatching key.
+    Strict about the architecture: under that prefix every tensor must have the model's shape and no
+    key may be left over (the tensors of a deeper network of the same family), and with ``strict``
+    every key of the model must be present. Otherwise one ConfigError line names ``source`` and what
+    differs (shape mismatches, missing and unexpected keys, each counted with a first example).
     """
     own = net.state_dict()
     prefixes = {""} | {k[: k.index(suffix)] for k in state_dict for suffix in own if k.endswith("." + suffix)}
     best = max(prefixes, key=lambda p: sum(1 for k in own if p + k in state_dict))
-    mapped = {k[len(best):]: v for k, v in state_dict.items() if k.startswith(best) and k[len(best):] in own}
+    under = {k[len(best):]: v for k, v in state_dict.items() if k.startswith(best)}
+    mapped = {k: v for k, v in under.items() if k in own}
     if not mapped:
         raise ConfigError(f"{source} does not fit this model: none of its {len(state_dict)} keys match (first: {next(iter(state_dict), None)!r})")
-    for key, value in mapped.items():
-        if own[key].shape != value.shape:
-            raise ConfigError(f"{source} does not fit this model: {key!r} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}")
-    missing = [k for k in own if k not in mapped]
-    if strict and missing:
-        raise ConfigError(f"{source} does not fit this model: {len(missing)} missing keys, first {missing[0]!r}")
+    shapes = [k for k, v in mapped.items() if own[k].shape != v.shape]
+    missing = [k for k in own if k not in mapped] if strict else []
+    unexpected = [k for k in under if k not in own]
+    if shapes or missing or unexpected:
+        parts = []
+        if shapes:
+            first = shapes[0]
+            more = f" (and {len(shapes) - 1} more shape mismatches)" if len(shapes) > 1 else ""
+            parts.append(f"{first!r} has shape {tuple(mapped[first].shape)}, the model expects {tuple(own[first].shape)}{more}")
+        if missing:
+            parts.append(f"{len(missing)} missing keys (first {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (first {best + unexpected[0]!r})")
+        raise ConfigError(f"{source} does not fit this model: {'; '.join(parts)}")
     net.load_state_dict(mapped, strict=False)
 
 
@@ -384,18 +401,27 @@ def model_from_checkpoint(
 
     The architecture comes from the checkpoint's LightningCLI hyper-parameters, or from ``model``
     (a zoo name, with ``num_classes`` / ``model_kwargs``) when given or when the checkpoint records
-    none; the weights are loaded with :func:`load_weights` (one-line error for another architecture).
+    none; ``num_classes`` defaults to the checkpoint's. The weights are loaded strictly with
+    :func:`load_weights`: another architecture is a one-line error that names both. ``checkpoint`` may
+    be ``latest:<save_dir>/<name>`` (:func:`~lightning_modules.checkpoints.resolve_checkpoint`).
     The network is returned in eval mode. Used by every command that takes a ``checkpoint``.
     """
-    path = Path(checkpoint).expanduser()
+    path = resolve_checkpoint(checkpoint, config_key)
     raw = _load_file(path, config_key, what="checkpoint")
-    args = zoo_args_from_checkpoint(raw) if isinstance(raw, Mapping) else {}
+    recorded = zoo_args_from_checkpoint(raw) if isinstance(raw, Mapping) else {}
+    args = dict(recorded)
     if model is not None:
-        args = {"name": model, "num_classes": num_classes, "model_kwargs": model_kwargs}
+        args = {"name": model, "num_classes": num_classes or recorded.get("num_classes"), "model_kwargs": model_kwargs}
     if "name" not in args:
         raise ConfigError(f"checkpoint {path} records no zoo model; name its architecture with `model`")
     net = ZooModel(**args)
-    load_weights(net.net, _state_dict_of(raw, path), source=f"checkpoint {path}")
+    try:
+        load_weights(net.net, state_dict_of(raw, path), source=f"checkpoint {path}")
+    except ConfigError as err:
+        trained = recorded.get("name")
+        if model is None or not trained or trained == model:
+            raise
+        raise ConfigError(f"{err}; the checkpoint holds a {trained}, not a {model}: leave `model` out to rebuild the checkpoint's own network") from None
     return net.eval()
 
 

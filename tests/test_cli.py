@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,92 @@ def test_interrupted_fit_resumes_from_last_checkpoint(tmp_path):
     with open(tmp_path / "run" / "version_1" / "metrics.csv") as handle:
         epochs = {row["epoch"] for row in csv.DictReader(handle) if row.get("val/acc")}
     assert epochs == {"1"}  # the resumed run trained and validated epoch 1 only
+
+
+# ----------------------------------------------------------------------------- issue 10
+def _tiny_fit_config(tmp_path, save_dir=None, **trainer):
+    config = {
+        "model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": TINY}, "adversarial": False, "val_pgd_steps": 0}},
+        "data": {"class_path": "datamodules.ShapesDataModule", "init_args": {"data_dir": None, "num_classes": 4, "num_train": 32, "num_val": 8, "batch_size": 8, "num_workers": 0}},
+        "trainer": {
+            "max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "enable_model_summary": False,
+            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(save_dir or tmp_path), "name": "run"}},
+            **trainer,
+        },
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_help_describes_every_command_in_one_line(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, target in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        summary = getattr(importlib.import_module(module), attr).__doc__.strip().splitlines()[0].rstrip(".").replace("``", "`")
+        line = next(line for line in out.splitlines() if line.strip().startswith(name + " "))
+        assert summary in line and target not in line, line
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("neuroalign: error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_ckpt_path_errors_are_one_line_with_status_2(tmp_path, capsys):
+    config = _tiny_fit_config(tmp_path)
+    missing = tmp_path / "missing.ckpt"
+    assert main(["fit", "-c", str(config), "--ckpt_path", str(missing)]) == 2
+    line = _one_error_line(capsys)
+    assert "checkpoint not found at" in line and "missing.ckpt" in line and "--ckpt_path" in line
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}, "global_step": 1}, whole)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert main(["fit", "-c", str(config), "--ckpt_path", str(truncated)]) == 2
+    line = _one_error_line(capsys)
+    assert "truncated.ckpt" in line and "truncated or not a file written by torch.save" in line
+    noise = tmp_path / "noise.ckpt"
+    noise.write_bytes(bytes(range(256)) * 64)  # random bytes
+    assert main(["fit", "-c", str(config), "--ckpt_path", str(noise)]) == 2
+    line = _one_error_line(capsys)
+    assert "noise.ckpt" in line and "weights_only" not in line and "False" not in line
+    assert not (tmp_path / "run").exists()  # nothing ran
+
+
+def test_missing_config_file_is_one_line(tmp_path, capsys):
+    assert main(["fit", "-c", str(tmp_path / "nope.yaml")]) == 2
+    assert "config file not found at" in _one_error_line(capsys)
+
+
+def test_parse_errors_print_the_error_first(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "-c", str(_tiny_fit_config(tmp_path)), "--trainer.max_epochs", "many"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("neuroalign: error: ") and "max_epochs" in "\n".join(err) and len(err) < 15
+    assert not any(line.startswith("usage:") for line in err)
+
+
+def test_unwritable_log_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")  # tests run as root: a folder under a regular file cannot be made
+    config = _tiny_fit_config(tmp_path, save_dir=blocker / "logs")
+    assert main(["fit", "-c", str(config)]) == 2
+    line = _one_error_line(capsys)
+    assert "cannot write to" in line and "a_file/logs" in line and "trainer.logger.init_args.save_dir" in line
+
+
+@pytest.mark.parametrize(("where", "value", "batches"), [("cli", "1", 1), ("yaml", 1, 1), ("cli", "3", 3), ("cli", "0.5", 2), ("yaml", 1.0, 4)])
+def test_integer_batch_limits_mean_batches(tmp_path, where, value, batches):
+    from lightning_modules.lightning_cli import NeuroAlignCLI
+
+    extra = {"limit_train_batches": value, "limit_val_batches": 1} if where == "yaml" else {}
+    config = _tiny_fit_config(tmp_path, enable_checkpointing=False, **extra)
+    args = ["fit", "-c", str(config)] + (["--trainer.limit_train_batches", value, "--trainer.limit_val_batches=1"] if where == "cli" else [])
+    cli = NeuroAlignCLI(args=args)
+    assert cli.trainer.limit_val_batches == 1 and isinstance(cli.trainer.limit_val_batches, int)
+    assert cli.trainer.global_step == batches  # 4 batches an epoch: 1 is one batch, 0.5 half of them

@@ -64,7 +64,7 @@ def test_main_job_end_to_end(tmp_path, monkeypatch, capsys, recwarn, caplog):
     for epoch in range(epochs):
         scores = json.loads((run / "brainscore" / f"epoch_{epoch}.json").read_text())
         assert {k.removeprefix("brainscore/") for k in BRAINSCORE_KEYS} <= set(scores["scores"])
-    assert (tmp_path / "runs" / "quickstart" / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
     out = capsys.readouterr().out
     # off a terminal the progress bar prints one line per epoch, not carriage returns
     assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch ")] == [f"{e}/5" for e in range(1, 6)]

@@ -169,3 +169,48 @@ def test_model_from_checkpoint_rebuilds_the_recorded_architecture(tmp_path):
     with pytest.raises(ConfigError, match="records no zoo model"):
         model_from_checkpoint(bare)
     assert model_from_checkpoint(bare, "cifar_vit", num_classes=3, model_kwargs=TINY_VIT).num_classes == 3
+
+
+def _resnet34_checkpoint(path):
+    """A RobustFinetuneModule-style checkpoint of a 10-class torchvision ResNet-34 (as `neuroalign fit` writes)."""
+    net = build_model("resnet34", num_classes=10)
+    hparams = {"_class_path": "lightning_modules.RobustFinetuneModule", "model": {"class_path": "lightning_modules.ZooModel", "init_args": {"name": "resnet34", "num_classes": 10}}}
+    torch.save({"state_dict": {f"model.{k}": v for k, v in net.state_dict().items()}, "hyper_parameters": hparams, "global_step": 4}, path)
+    return net
+
+
+def test_loader_refuses_a_deeper_network_of_the_same_family(tmp_path):
+    from lightning_modules.zoo import load_weights
+
+    r34 = build_model("resnet34").net.state_dict()
+    r18 = build_model("resnet18").net
+    with pytest.raises(ConfigError, match=r"r34 does not fit this model: 96 unexpected keys \(first 'layer1\.2\.") as info:  # the extra blocks
+        load_weights(r18, r34, source="r34")
+    assert "\n" not in str(info.value)
+    before = r18.layer1[0].conv1.weight.clone()
+    torch.testing.assert_close(r18.layer1[0].conv1.weight, before)  # nothing was loaded
+    with pytest.raises(ConfigError, match=r"'fc.weight' has shape \(4, 512\), the model expects \(1000, 512\) \(and 1 more shape mismatches\)"):
+        load_weights(r18, build_model("resnet18", num_classes=4).net.state_dict(), source="r18-4")
+    with pytest.raises(ConfigError, match="2 missing keys"):
+        load_weights(r18, {k: v for k, v in r18.state_dict().items() if not k.startswith("fc.")}, source="headless")
+
+
+def test_model_from_checkpoint_names_the_architecture(tmp_path):
+    from lightning_modules.zoo import model_from_checkpoint
+
+    trained = _resnet34_checkpoint(tmp_path / "r34.ckpt")
+    rebuilt = model_from_checkpoint(tmp_path / "r34.ckpt")  # its own architecture and class count
+    torch.testing.assert_close(rebuilt.net.fc.weight, trained.net.fc.weight)
+    with pytest.raises(ConfigError, match=r"unexpected keys.*the checkpoint holds a resnet34, not a resnet18") as info:
+        model_from_checkpoint(tmp_path / "r34.ckpt", model="resnet18")
+    assert "fc.weight" not in str(info.value)  # not the class count: it is taken from the checkpoint
+
+
+def test_score_with_another_architecture_is_one_line(tmp_path, capsys):
+    from lightning_modules.cli import main
+
+    _resnet34_checkpoint(tmp_path / "r34.ckpt")
+    args = ["score", "--checkpoint", str(tmp_path / "r34.ckpt"), "--model", "resnet18", "--benchmarks", "[synthetic:x]", "--region_layer_map", "{V1: layer1}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "resnet34, not a resnet18" in err[0] and "class" not in err[0]

@@ -43,7 +43,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from ..checkpoints import describe_checkpoint, read_checkpoint, resolve_checkpoint
 from ..errors import ConfigError, MissingFileError, NeuroAlignError
+from ..zoo import load_weights, state_dict_of
 from .generators.base import Generator
 from .optimizers.base import EvolutionOptimizer
 from .outputs import EvolutionOutputs
@@ -93,13 +95,23 @@ class _EveryRankAllGenerations(DistributedSampler):
         super().__init__(_Generations(n), num_replicas=1, rank=0, shuffle=False)
 
 
-def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str = "model.init_args.checkpoint") -> None:
+def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str = "model.init_args.checkpoint") -> dict[str, Any]:
     """Load the network weights of a neuroalign Lightning checkpoint (e.g. a ``RobustFinetuneModule``
     ``.ckpt``, whose ``model.*`` keys hold the network) into ``model``; the key prefix is found automatically.
-    """
-    from ..zoo import load_weights, read_state_dict
 
-    load_weights(model, read_state_dict(path, config_key), source=f"checkpoint {path}")
+    ``path`` may be ``latest:<save_dir>/<name>``, the newest run of a config
+    (:func:`~lightning_modules.checkpoints.latest_checkpoint`). Prints one line with the file, its
+    global step, epoch and time, and returns them (``path``, ``global_step``, ``epoch``) with a
+    ``fingerprint`` of the loaded weights (their sum), by which a resumed run checks it has the same network.
+    """
+    resolved = resolve_checkpoint(path, config_key)
+    raw = read_checkpoint(resolved, config_key)
+    weights = state_dict_of(raw, resolved)
+    load_weights(model, weights, source=f"checkpoint {resolved}")
+    _say(f"loaded the network weights of {describe_checkpoint(resolved, raw)}")
+    info = raw if isinstance(raw, dict) else {}
+    fingerprint = float(sum(v.double().sum() for v in model.state_dict().values() if v.is_floating_point()))
+    return {"path": str(resolved.resolve()), "global_step": info.get("global_step"), "epoch": info.get("epoch"), "fingerprint": fingerprint}
 
 
 def _rng_state() -> dict[str, Any]:
@@ -133,10 +145,13 @@ class EvolutionModule(LightningModule):
         generator: the image parametrisation (``DeepSimGenerator``, ``FourierGenerator``, ...).
         optimizer: optimiser factory called as ``optimizer(dim, num_units=K, seed=..., device=...)``
             (a ``class_path`` without ``dim`` in YAML); default ``CholeskyCMAES`` with its defaults.
-        n_generations: generations to run (generation 0 included).
+        n_generations: generations to run (generation 0 included). A run resumed with more continues
+            from its checkpoint up to the new number; fewer than it has done is an error.
         seed: seed of the optimiser (rank r of a DDP run uses ``seed + r``).
         checkpoint: a neuroalign Lightning checkpoint (e.g. of ``RobustFinetuneModule``) whose network
-            weights are loaded into ``model``.
+            weights are loaded into ``model``, or ``latest:<save_dir>/<name>`` for the newest run of a
+            config (e.g. ``latest:runs/quickstart``); the file loaded is printed and kept in this run's
+            checkpoints, and a resume that would load other weights is refused.
         snapshot_every: keep the best image every this many generations (montage, best PNGs, W&B).
         max_batch_size: images per generator / model forward (default: all K x n at once).
         resize_mode: interpolation used to fit the images to the model's input size.
@@ -151,6 +166,12 @@ class EvolutionModule(LightningModule):
     The target model and the generator are frozen and held outside the module tree (not trained, not
     in ``state_dict``, always in eval mode); the module moves them with itself (``.to(device)``).
     """
+
+    #: init arguments a run resumed with ``--ckpt_path`` may change (``NeuroAlignCLI`` refuses other changes)
+    resumable_hparams: tuple[str, ...] = (
+        "n_generations", "checkpoint", "snapshot_every", "max_batch_size", "output_dir",
+        "save_weights_in_checkpoint", "dead_patience", "on_dead_unit",
+    )
 
     def __init__(
         self,
@@ -187,8 +208,8 @@ class EvolutionModule(LightningModule):
             raise ConfigError(f"snapshot_every must be >= 1, got {snapshot_every} (set `model.init_args.snapshot_every`)")
         if max_batch_size is not None and max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be >= 1, got {max_batch_size} (set `model.init_args.max_batch_size`)")
-        if checkpoint:
-            load_checkpoint_weights(model, checkpoint)
+        #: the network-weights checkpoint loaded (path, global step, epoch); a resume must load the same
+        self.source_checkpoint = load_checkpoint_weights(model, checkpoint) if checkpoint else None
         # frozen networks live outside the module tree (see the class docstring and `_apply`)
         self.__dict__["model"] = model.eval().requires_grad_(False)
         self.__dict__["generator"] = generator.eval().requires_grad_(False)
@@ -548,6 +569,7 @@ class EvolutionModule(LightningModule):
         }
         if self.save_weights_in_checkpoint:
             checkpoint["frozen_weights"] = {name: self.__dict__[name].state_dict() for name in ("model", "generator")}
+        checkpoint["evolution"]["source_checkpoint"] = self.source_checkpoint  # the network's weights (resume check)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the evolution state; the optimiser state and RNG are applied in :meth:`on_train_start`."""
@@ -563,6 +585,7 @@ class EvolutionModule(LightningModule):
             raise ConfigError(f"checkpoint units {state['labels']} differ from the configured units {self.labels} (`model.init_args.units`)")
         if any(s is None for s in state["optimizer_states"]):
             raise ConfigError("checkpoint was saved before the first generation; start the run afresh")
+        self._check_resume(checkpoint, state)
         self.generation = int(state["generation"])
         self.history = state["history"].clone()
         self.best_codes = state["best_codes"].clone()
@@ -583,6 +606,38 @@ class EvolutionModule(LightningModule):
             for name, weights in checkpoint["frozen_weights"].items():
                 self.__dict__[name].load_state_dict(weights, strict=True)
         self._pending = {"optimizer_states": state["optimizer_states"], "rng": state["rng"]}
+
+    def _check_resume(self, checkpoint: dict[str, Any], state: dict[str, Any]) -> None:
+        """Refuse a resume that cannot continue this run as configured; let more generations continue it.
+
+        ``n_generations`` may grow (the run goes on from the checkpoint's generation); fewer than the
+        checkpoint has done is an error, as is a ``checkpoint`` whose network weights differ from those
+        the run evolved on (e.g. ``latest:`` now names a re-trained network).
+        """
+        done = int(state["generation"])
+        if self.n_generations < done:
+            raise ConfigError(
+                f"n_generations {self.n_generations} is fewer than the {done} generations the checkpoint has done; "
+                f"set `model.init_args.n_generations` to {done} or more, or start a new run without --ckpt_path"
+            )
+        then, now = state.get("source_checkpoint"), self.source_checkpoint
+        if then and now and not math.isclose(then.get("fingerprint", 0.0), now["fingerprint"], rel_tol=1e-9, abs_tol=1e-9):
+            raise ConfigError(
+                f"the run evolved on the network weights of {then['path']} (global step {then['global_step']}), the config now loads "
+                f"other weights from {now['path']} (global step {now['global_step']}); set `model.init_args.checkpoint: {then['path']}` "
+                "to resume, or start a new run without --ckpt_path"
+            )
+        if done >= self.n_generations:
+            _say(f"the checkpoint has done all {done} generations; set a larger `model.init_args.n_generations` to evolve further")
+            return
+        _say(f"resuming at generation {done} of {self.n_generations}")
+        if self._trainer is not None:
+            loops = checkpoint.get("loops", {}).get("fit_loop", {})
+            epochs = loops.get("epoch_progress", {}).get("current", {}).get("processed", 0)
+            epochs += bool(loops.get("epoch_loop.batch_progress", {}).get("is_last_batch"))  # saved at its last batch
+            fit_loop = self.trainer.fit_loop
+            if isinstance(fit_loop.max_epochs, int) and 0 <= fit_loop.max_epochs <= epochs:
+                fit_loop.max_epochs = epochs + 1  # the checkpoint ended its epoch: the remaining generations run in one more
 
 
 def _default_optimizer() -> Callable[..., EvolutionOptimizer]:
