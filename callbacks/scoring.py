@@ -33,6 +33,7 @@ from torch import nn
 
 from lightning_modules.errors import ConfigError, NeuroAlignError
 from lightning_modules.layers import TokenReduction, get_layer
+from lightning_modules.output_paths import output_dir
 
 from .benchmark import (
     BEHAVIOR,
@@ -80,6 +81,7 @@ def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
             check_region(region, f"benchmarks: {spec}")
         if not (Path(folder) / "manifest.yaml").is_file():
             log.info("writing the synthetic benchmark to %s", folder)
+            output_dir(folder, f"benchmarks: synthetic:{folder}")  # unwritable: one line naming the folder and the spec
             make_synthetic_benchmark(folder)
         dirs = synthetic_benchmark_dirs(folder)
         return [LocalBenchmark(dirs[region]) for region in wanted]
