@@ -239,3 +239,11 @@ def test_wandb_table_accumulates_every_scored_epoch(tmp_path, tiny_bench, monkey
     v1 = columns.index("V1")
     assert all(isinstance(row[v1], float) for row in rows) and all(row[columns.index("IT")] is None for row in rows)
     assert cb.state_dict()["table_rows"] == rows  # restored on resume
+
+
+def test_validate_whose_scoring_fails_is_a_one_line_error(tmp_path, tiny_bench):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"})
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer)
+    with pytest.raises(ConfigError, match=r"Brain-Score failures in 1 of 1 scored epoch\(s\).*never scored"):
+        trainer.validate(TinySystem(), _loader())
