@@ -174,6 +174,16 @@ class Benchmark(ABC):
         """True when the engine must extract features (see :class:`FeatureBenchmark`)."""
         return False
 
+    def layer_for(self, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None) -> str:
+        """The model layer this benchmark reads (``ConfigError`` when the map lacks the region)."""
+        if self.kind == "behavior":
+            if not behavioral_readout_layer:
+                raise ConfigError(f"benchmark {self.identifier} needs `behavioral_readout_layer`")
+            return behavioral_readout_layer
+        if self.region not in region_layer_map:
+            raise ConfigError(f"benchmark {self.identifier} scores {self.region} but `region_layer_map` has no {self.region}")
+        return region_layer_map[self.region]
+
     @abstractmethod
     def score_model(
         self,
@@ -198,16 +208,6 @@ class FeatureBenchmark(Benchmark):
     @property
     def needs_features(self) -> bool:
         return True
-
-    def layer_for(self, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None) -> str:
-        """The model layer this benchmark reads (``ConfigError`` when the map lacks the region)."""
-        if self.kind == "behavior":
-            if not behavioral_readout_layer:
-                raise ConfigError(f"benchmark {self.identifier} needs `behavioral_readout_layer`")
-            return behavioral_readout_layer
-        if self.region not in region_layer_map:
-            raise ConfigError(f"benchmark {self.identifier} scores {self.region} but `region_layer_map` has no {self.region}")
-        return region_layer_map[self.region]
 
     @abstractmethod
     def stimulus_sets(self) -> dict[str, StimulusSet]:

@@ -10,6 +10,12 @@ YAML::
             region_layer_map: {V1: blocks.0, V2: blocks.1, V4: blocks.2, IT: blocks.3}
             behavioral_readout_layer: blocks.3
 
+Before any training (``setup`` of ``fit`` / ``validate``) it loads the benchmarks (writing the
+synthetic one on first use) and checks the region names, every layer of ``region_layer_map`` and
+``behavioral_readout_layer`` against the network, that every benchmark has its layer, and that the
+data files of brainscore-vision benchmarks are there (offline); a problem stops the run there with a
+one-line error naming the key.
+
 Every ``every_n_epochs`` validation epochs (never in the sanity check, only on rank zero) it scores the
 LightningModule's network (attribute ``model_attr``, default ``model``; the module itself when it
 has no such attribute) and
@@ -18,12 +24,22 @@ has no such attribute) and
   (``V1`` .. ``IT``, ``behavior``, ``<region>_raw``, ``<region>_ceiling``, ``average``,
   ``rho_hierarchy``) through ``pl_module.log``, i.e. every logger of the Trainer;
 * writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark details, failures);
-* logs a ``brainscore/table`` W&B table when a ``WandbLogger`` is attached.
+* logs the ``brainscore/table`` W&B table when a ``WandbLogger`` is attached: one row per scored epoch
+  so far (``epoch``, ``step``, the region scores, ``behavior``, ``average``, ``rho_hierarchy``).
 
 The model identifier given to benchmarks contains the global step, so brainscore-vision's
-activation cache never returns stale activations. A failing benchmark is logged as a warning and
-its region left out; training continues unless ``fail_on_error``. The model's train/eval modes,
-device and ``requires_grad`` flags are left as found.
+activation cache never returns stale activations. The model's train/eval modes, device and
+``requires_grad`` flags are left as found.
+
+A benchmark that fails while scoring (``fail_on_error``):
+
+* ``true``: the run stops at the first failure with a one-line error;
+* ``null`` (default): each failure is warned at its epoch and training goes on; at the end of fit
+  (or of ``validate``) a summary line lists every failure, and the run fails with a one-line error
+  (exit status 2) when some benchmark never scored -- it failed at every scored epoch, e.g. every
+  scoring failed;
+* ``false`` (set explicitly): each failure is warned at its epoch, the summary line is a warning and
+  the run ends normally even when nothing ever scored.
 """
 
 from __future__ import annotations
@@ -35,18 +51,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
-from lightning_modules.errors import ConfigError
+from lightning_modules.errors import ConfigError, NeuroAlignError
 
-from .benchmark import CEILING_FORMULAS, REGIONS, Benchmark, ScoringContext, check_region
+from .benchmark import BEHAVIOR, CEILING_FORMULAS, REGIONS, Benchmark, ScoringContext, check_region
 from .features import DEFAULT_MAX_FEATURES
-from .scoring import load_benchmarks, score_benchmarks, summarize_scores
+from .scoring import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
 
-__all__ = ["BrainScoreCallback"]
+__all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
 
 log = logging.getLogger(__name__)
+
+#: columns of the ``brainscore/table`` W&B table (one row per scored epoch)
+TABLE_COLUMNS: tuple[str, ...] = ("epoch", "step", *REGIONS, BEHAVIOR, "average", "rho_hierarchy")
+#: errors that count as a benchmark's failure (with `fail_on_error: true` one line; anything else keeps its traceback)
+SCORING_ERRORS = (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError)
+#: the config key named in this callback's messages
+KEY = "BrainScoreCallback"
 
 
 class BrainScoreCallback(Callback):
@@ -60,7 +84,9 @@ class BrainScoreCallback(Callback):
         every_n_epochs: score every this many epochs (1 = every epoch).
         ceiling_formula: ``r2_over_ceiling`` -- r^2/ceiling, brainscore-vision 2.4.2 (default) -- or
             ``squared_r_over_ceiling`` -- (r/ceiling)^2, earlier releases and the 2022 leaderboard.
-        fail_on_error: raise when a benchmark fails (default: log a warning, keep training).
+        fail_on_error: ``None`` (default): warn each failing benchmark, keep training, list the failures
+            at the end of fit and fail the run (one-line error) if a benchmark never scored; ``True``:
+            stop at the first failure; ``False``: only warn, at every epoch and in the end summary.
         model_attr: attribute of the LightningModule holding the network (fallback: the module itself).
         batch_size: images per forward pass while scoring.
         max_features: wider layers are randomly projected to this many features (``None``: never).
@@ -75,7 +101,7 @@ class BrainScoreCallback(Callback):
         behavioral_readout_layer: str | None = None,
         every_n_epochs: int = 1,
         ceiling_formula: Literal["r2_over_ceiling", "squared_r_over_ceiling"] = "r2_over_ceiling",
-        fail_on_error: bool = False,
+        fail_on_error: bool | None = None,
         model_attr: str = "model",
         batch_size: int = 64,
         max_features: int | None = DEFAULT_MAX_FEATURES,
@@ -108,6 +134,10 @@ class BrainScoreCallback(Callback):
         self._benchmarks: list[Benchmark] | None = None
         #: {epoch: scores} of every scored epoch (restored on resume)
         self.history: dict[int, dict[str, float]] = {}
+        #: {epoch: {benchmark id: error}} of every scored epoch with failures (restored on resume)
+        self.failures: dict[int, dict[str, str]] = {}
+        #: rows of the ``brainscore/table`` W&B table, one per scored epoch (restored on resume)
+        self.table_rows: list[list[Any]] = []
 
     @property
     def state_key(self) -> str:
@@ -137,10 +167,42 @@ class BrainScoreCallback(Callback):
     def _due(self, trainer: Trainer) -> bool:
         return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
+    def check(self, pl_module: LightningModule) -> list[Benchmark]:
+        """Load the benchmarks and check them against the network: one-line ``ConfigError`` naming the key.
+
+        Checks the layers of ``region_layer_map`` and ``behavioral_readout_layer`` (nearest names
+        suggested), that every benchmark's region is mapped, and that brainscore-vision data files are
+        present or downloadable. Loading reports unknown benchmarks, bad folders and bad region names.
+        """
+        check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
+        benchmarks = self.benchmarks()
+        check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
+        from .brainscore_vision import check_public_data
+
+        check_public_data(benchmarks)
+        return benchmarks
+
     # ------------------------------------------------------------------- hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if trainer.is_global_zero:
-            self.benchmarks()  # fail early on bad benchmark folders; write the synthetic benchmark
+        if stage not in (TrainerFn.FITTING, TrainerFn.VALIDATING):
+            return  # the callback scores nothing in test / predict
+        failure: Exception | None = None
+        if trainer.is_global_zero:  # writes the synthetic benchmark: one rank only
+            try:
+                self.check(pl_module)
+            except Exception as err:  # noqa: BLE001 -- re-raised below, after every rank heard of it
+                failure = err
+        # every rank stops together (the others would wait for rank zero in the first collective)
+        message = trainer.strategy.broadcast(None if failure is None else str(failure), src=0)
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise ConfigError(message)
+        if stage == TrainerFn.FITTING and trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.every_n_epochs:
+            log.warning(
+                "BrainScoreCallback scores every %d epochs but the run has max_epochs=%d: it will score nothing "
+                "(BrainScoreCallback `every_n_epochs`)", self.every_n_epochs, trainer.max_epochs,
+            )
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._due(trainer) or not trainer.is_global_zero:
@@ -150,7 +212,17 @@ class BrainScoreCallback(Callback):
             for key, value in scores.items():  # the average is also shown on the progress bar / per-epoch line
                 pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", rank_zero_only=True, sync_dist=False)
         self.history[trainer.current_epoch] = scores
+        if details["failures"]:
+            self.failures[trainer.current_epoch] = dict(details["failures"])
+        self.table_rows.append([trainer.current_epoch, trainer.global_step, *(scores.get(k) for k in TABLE_COLUMNS[2:])])
         self._write(trainer, scores, details)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._finish(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING and not trainer.sanity_checking:
+            self._finish(trainer)
 
     def _score(self, trainer: Trainer, pl_module: LightningModule) -> tuple[dict[str, float], dict[str, Any]]:
         context = ScoringContext(
@@ -168,13 +240,19 @@ class BrainScoreCallback(Callback):
                 self.behavioral_readout_layer,
                 context,
                 self.max_features,
-                fail_on_error=self.fail_on_error,
+                fail_on_error=bool(self.fail_on_error),
             )
         except Exception as err:  # noqa: BLE001 -- reported, training continues unless fail_on_error
             if self.fail_on_error:
-                raise
+                if isinstance(err, NeuroAlignError) or not isinstance(err, SCORING_ERRORS):
+                    raise  # a user error is one line already; anything else is a bug: its traceback
+                raise ConfigError(
+                    f"Brain-Score scoring failed at epoch {trainer.current_epoch}: {type(err).__name__}: {err} "
+                    f"({KEY} `fail_on_error: true` stops at the first failure)"
+                ) from err
             log.warning("Brain-Score scoring failed at epoch %d: %s", trainer.current_epoch, err)
-            region_scores, failures = [], {"all": f"{type(err).__name__}: {err}"}
+            ids = [b.identifier for b in self.benchmarks()]
+            region_scores, failures = [], {bid: f"{type(err).__name__}: {err}" for bid in ids}
         scores = summarize_scores(region_scores)
         details = {
             "epoch": trainer.current_epoch,
@@ -186,6 +264,41 @@ class BrainScoreCallback(Callback):
             "failures": failures,
         }
         return scores, details
+
+    # ----------------------------------------------------------------- summary
+    def summary(self) -> tuple[str | None, list[str]]:
+        """The end-of-run line listing every failure (``None`` without failures) and the benchmarks that never scored."""
+        if not self.failures:
+            return None, []
+        by_bench: dict[str, list[int]] = {}
+        last: dict[str, str] = {}
+        for epoch in sorted(self.failures):
+            for bench, error in self.failures[epoch].items():
+                by_bench.setdefault(bench, []).append(epoch)
+                last[bench] = error
+        scored = sorted(self.history)
+        never = [b for b, epochs in by_bench.items() if set(scored) <= set(epochs)]
+        parts = [f"{b} failed at epoch(s) {', '.join(map(str, epochs))} (last: {last[b]})" for b, epochs in by_bench.items()]
+        line = f"Brain-Score failures in {len(self.failures)} of {len(scored)} scored epoch(s): {'; '.join(parts)}"
+        return line, never
+
+    def _finish(self, trainer: Trainer) -> None:
+        """End of fit / validate: the summary line; a one-line error when a benchmark never scored (``fail_on_error: null``)."""
+        message = None
+        if trainer.is_global_zero:
+            line, never = self.summary()
+            if not self.history and trainer.state.fn == TrainerFn.FITTING:
+                log.warning("BrainScoreCallback scored no epoch (every_n_epochs=%d, %d epoch(s) ran)", self.every_n_epochs, trainer.current_epoch)
+            if line is not None and never and self.fail_on_error is None:
+                message = (
+                    f"{line}. {', '.join(never)} never scored: fix the benchmark or the `region_layer_map`, "
+                    f"or set {KEY} `fail_on_error: false` to end such a run without error"
+                )
+            elif line is not None:
+                log.warning(line)
+        message = trainer.strategy.broadcast(message, src=0)  # every rank fails together
+        if message is not None:
+            raise ConfigError(message)
 
     @rank_zero_only
     def _write(self, trainer: Trainer, scores: dict[str, float], details: dict[str, Any]) -> None:
@@ -199,16 +312,18 @@ class BrainScoreCallback(Callback):
             return
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                keys = [*REGIONS, "behavior", "average", "rho_hierarchy"]
-                logger.log_table(
-                    key="brainscore/table",
-                    columns=["epoch", "step", *keys],
-                    data=[[trainer.current_epoch, trainer.global_step, *(scores.get(k) for k in keys)]],
-                )
+                # every scored epoch so far: W&B shows the latest version of the table
+                logger.log_table(key="brainscore/table", columns=list(TABLE_COLUMNS), data=[list(row) for row in self.table_rows])
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
-        return {"history": {int(k): dict(v) for k, v in self.history.items()}}
+        return {
+            "history": {int(k): dict(v) for k, v in self.history.items()},
+            "failures": {int(k): dict(v) for k, v in self.failures.items()},
+            "table_rows": [list(row) for row in self.table_rows],
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = {int(k): dict(v) for k, v in state_dict.get("history", {}).items()}
+        self.failures = {int(k): dict(v) for k, v in state_dict.get("failures", {}).items()}
+        self.table_rows = [list(row) for row in state_dict.get("table_rows", [])]

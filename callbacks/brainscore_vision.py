@@ -37,7 +37,7 @@ from torch import nn
 from lightning_modules.errors import ConfigError
 from lightning_modules.layers import get_layer
 
-from .benchmark import BEHAVIOR, Benchmark, FeatureBenchmark, RegionScore, ScoringContext
+from .benchmark import BEHAVIOR, Benchmark, RegionScore, ScoringContext
 from .brainio_files import BENCHMARK_DATA, BRAINIO_FILES, brainio_home, check_brainio_files, files_for
 from .features import _device_of, model_input_hw, preserved_state
 
@@ -250,7 +250,7 @@ class BrainScoreVisionBenchmark(Benchmark):
         context: ScoringContext,
     ) -> RegionScore:
         """Score ``model`` with brainscore-vision; ``context.model_identifier`` names the weights."""
-        layer = FeatureBenchmark.layer_for(self, region_layer_map, behavioral_readout_layer)  # same checks as local benchmarks
+        layer = self.layer_for(region_layer_map, behavioral_readout_layer)  # same checks as local benchmarks
         regions = {r: region_layer_map[r] for r in (self.region,) if r != BEHAVIOR}
         get_layer(model, layer)
         benchmark = self.load()

@@ -6,23 +6,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from lightning_modules.errors import ConfigError, MissingFileError
+from lightning_modules.errors import ConfigError
+from lightning_modules.output_paths import output_dir as make_output_dir
+from lightning_modules.output_paths import writing
 
 from .features import DEFAULT_MAX_FEATURES
 from .scoring import score_model
 from .summary import write_summary
 
-__all__ = ["load_model", "score_command"]
+__all__ = ["load_model", "score_command", "MODEL_KWARGS_KEY"]
+
+#: the command-line option of :func:`load_model`'s ``model_kwargs`` (named in its errors)
+MODEL_KWARGS_KEY = "--model_kwargs"
+#: ``build_model`` arguments that configure the [0,1] wrapper or the weights, not the architecture
+_NOT_ARCHITECTURE = ("pretrained", "weights_path", "input_size", "mean", "std", "resize_input")
 
 
 def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: dict[str, Any] | None = None) -> nn.Module:
     """Build ``model`` (a zoo name, or ``synthetic-reference``) and/or load ``checkpoint``.
 
-    A neuroalign checkpoint rebuilds its own zoo model (:func:`lightning_modules.zoo.model_from_checkpoint`);
-    ``model`` names the architecture when the checkpoint records none.
+    Without a checkpoint, ``model_kwargs`` are :func:`lightning_modules.zoo.build_model` arguments
+    (``num_classes``, ``pretrained``, network constructor arguments, ...). A neuroalign checkpoint
+    rebuilds the zoo model it records (:func:`lightning_modules.zoo.model_from_checkpoint`); ``model``
+    names the architecture instead (needed when the checkpoint records none), and ``model_kwargs``
+    then describe that architecture the same way (``num_classes`` and constructor arguments). With a
+    checkpoint, ``model_kwargs`` without ``model``, or ones that choose weights or the input
+    wrapper (``pretrained``, ``weights_path``, ``input_size``, ``mean``, ``std``, ``resize_input``),
+    are a one-line :class:`~lightning_modules.errors.ConfigError`.
     """
     if not model and not checkpoint:
         raise ConfigError("no model given; set `model` (a zoo name such as resnet18, or synthetic-reference) or `checkpoint`")
@@ -30,7 +42,10 @@ def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: d
     if model == "synthetic-reference":
         from .synthetic import reference_network
 
-        net: nn.Module = reference_network(**kwargs)
+        try:
+            net: nn.Module = reference_network(**kwargs)
+        except TypeError as err:
+            raise ConfigError(f"`{MODEL_KWARGS_KEY}` {kwargs} do not fit synthetic-reference (seed, image_size, n_classes): {err}") from None
         if checkpoint:
             from lightning_modules.zoo import load_weights, read_state_dict
 
@@ -38,9 +53,21 @@ def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: d
         return net.eval()
     from lightning_modules.zoo import build_model, model_from_checkpoint
 
-    if checkpoint:
-        return model_from_checkpoint(checkpoint, model, model_kwargs=kwargs or None)
-    return build_model(model, **kwargs).eval()
+    if not checkpoint:
+        return build_model(model, **kwargs).eval()
+    if kwargs and not model:
+        raise ConfigError(
+            f"`{MODEL_KWARGS_KEY}` ({', '.join(kwargs)}) describe a zoo model named by `--model`, but none is named: "
+            f"`--checkpoint` {checkpoint} rebuilds the architecture it records; drop `{MODEL_KWARGS_KEY}`, or name the architecture with `--model` too"
+        )
+    wrong = [k for k in _NOT_ARCHITECTURE if k in kwargs]
+    if wrong:
+        raise ConfigError(
+            f"`{MODEL_KWARGS_KEY}` {', '.join(wrong)} cannot be used with `--checkpoint` (its weights are loaded into "
+            f"the architecture `--model` + `{MODEL_KWARGS_KEY}` describe); drop {', '.join(wrong)}"
+        )
+    num_classes = kwargs.pop("num_classes", None)
+    return model_from_checkpoint(checkpoint, model, num_classes=num_classes, model_kwargs=kwargs or None)
 
 
 def score_command(
@@ -64,7 +91,8 @@ def score_command(
         model: zoo model name (``resnet18``, ``crossvit_18_dagger_408``, ...) or ``synthetic-reference``.
         checkpoint: Lightning checkpoint or state dict to load.
         behavioral_readout_layer: layer for behavioural benchmarks.
-        model_kwargs: extra ``build_model`` arguments (e.g. ``{pretrained: true}``).
+        model_kwargs: extra ``build_model`` arguments (e.g. ``{pretrained: true}``, ``{num_classes: 10}``);
+            with ``checkpoint`` only together with ``model``, and only architecture arguments.
         model_identifier: name of these weights (default: model name + checkpoint file name).
         ceiling_formula: ``r2_over_ceiling`` (brainscore-vision 2.4.2) or ``squared_r_over_ceiling`` (2022).
         batch_size: images per forward pass.
@@ -72,8 +100,9 @@ def score_command(
         output_dir: where ``scores.json`` and the summary CSV / Markdown go.
 
     Returns:
-        The Markdown summary table.
+        The Markdown summary table, then one ``wrote <path>`` line per file written.
     """
+    out = make_output_dir(output_dir, "--output_dir")  # before scoring: an unwritable folder fails at once
     net = load_model(model, checkpoint, model_kwargs)
     arch = model or getattr(net, "name", "model")  # a checkpoint names its own zoo model
     name = model_identifier or (f"{arch}-{Path(checkpoint).stem}" if checkpoint else str(arch))
@@ -87,7 +116,9 @@ def score_command(
         batch_size=batch_size,
         max_features=max_features,
     )
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.json").write_text(json.dumps({"model": name, "ceiling_formula": ceiling_formula, **scores}, indent=2))
-    return write_summary({name: scores}, out)
+    stem = "brainscore_summary"
+    with writing(out, "--output_dir"):
+        (out / "scores.json").write_text(json.dumps({"model": name, "ceiling_formula": ceiling_formula, **scores}, indent=2))
+        table = write_summary({name: scores}, out, stem=stem)
+    written = [out / "scores.json", out / f"{stem}.csv", out / f"{stem}.md"]
+    return "\n".join([table, "", *(f"wrote {path}" for path in written)])

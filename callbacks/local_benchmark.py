@@ -2,8 +2,9 @@
 
 Folder format::
 
-    <folder>/benchmark.yaml   name, kind: neural | behavior, region (V1|V2|V4|IT, neural only),
-                              visual_degrees, optional stratify_by (a stimuli.csv column)
+    <folder>/benchmark.yaml   kind: neural | behavior, region (V1|V2|V4|IT, neural only) and
+                              visual_degrees are required (all missing ones are listed at once);
+                              optional: name (default: the folder name), stratify_by (a stimuli.csv column)
     <folder>/stimuli.csv      columns stimulus_id, filename (relative to the folder), any others
     <folder>/responses.npy    neural: float array (repetitions, stimuli, neuroids), rows in
                               stimuli.csv order; NaN marks a missing trial
@@ -77,6 +78,23 @@ def _stimulus_set(folder: Path, rows: list[dict[str, str]], visual_degrees: floa
     return StimulusSet(paths=paths, stimulus_ids=tuple(ids), visual_degrees=visual_degrees)
 
 
+#: keys every benchmark.yaml needs -> what they hold (``region``: neural benchmarks only)
+REQUIRED_KEYS: dict[str, str] = {
+    "kind": "neural | behavior",
+    "region": "V1 | V2 | V4 | IT, for kind: neural",
+    "visual_degrees": "degrees of visual angle the images span",
+}
+
+
+def _check_required_keys(meta: Mapping[str, Any], meta_path: Path) -> None:
+    """One ``ConfigError`` listing every required key ``benchmark.yaml`` lacks (``region`` unless kind is behavior)."""
+    needed = [k for k in REQUIRED_KEYS if not (k == "region" and meta.get("kind") == "behavior")]
+    missing = [k for k in needed if meta.get(k) is None]
+    if missing:
+        listing = ", ".join(f"{k} ({REQUIRED_KEYS[k]})" for k in missing)
+        raise ConfigError(f"{meta_path} lacks {len(missing)} required key(s): {listing}")
+
+
 class LocalBenchmark(FeatureBenchmark):
     """A neural or behavioural benchmark read from a folder (format in the module docstring).
 
@@ -97,12 +115,13 @@ class LocalBenchmark(FeatureBenchmark):
         self.meta: dict[str, Any] = meta
         self.name = str(meta.get("name") or self.path.name)
         self.identifier = f"local:{self.name}"
-        kind = meta.get("kind")
+        _check_required_keys(meta, meta_path)
+        kind = meta["kind"]
         if kind not in ("neural", "behavior"):
             raise ConfigError(f"{meta_path}: kind {kind!r} is invalid; valid: neural, behavior")
         self.kind = kind
         try:
-            self.visual_degrees = float(meta.get("visual_degrees", 8.0))
+            self.visual_degrees = float(meta["visual_degrees"])
         except (TypeError, ValueError):
             raise ConfigError(f"{meta_path}: visual_degrees {meta.get('visual_degrees')!r} is not a number") from None
         if not self.visual_degrees > 0:

@@ -33,6 +33,7 @@ from torch import nn
 
 from lightning_modules.errors import ConfigError, NeuroAlignError
 from lightning_modules.layers import TokenReduction, get_layer
+from lightning_modules.output_paths import output_dir
 
 from .benchmark import (
     BEHAVIOR,
@@ -48,6 +49,8 @@ from .features import DEFAULT_MAX_FEATURES, extract_features
 
 __all__ = [
     "DEFAULT_SYNTHETIC_DIR",
+    "check_benchmarks",
+    "check_layers",
     "load_benchmark",
     "load_benchmarks",
     "score_benchmarks",
@@ -80,6 +83,7 @@ def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
             check_region(region, f"benchmarks: {spec}")
         if not (Path(folder) / "manifest.yaml").is_file():
             log.info("writing the synthetic benchmark to %s", folder)
+            output_dir(folder, f"benchmarks: synthetic:{folder}")  # unwritable: one line naming the folder and the spec
             make_synthetic_benchmark(folder)
         dirs = synthetic_benchmark_dirs(folder)
         return [LocalBenchmark(dirs[region]) for region in wanted]
@@ -99,18 +103,48 @@ def load_benchmarks(specs: Sequence[str | Benchmark] | str | Benchmark) -> list[
     return [bench for spec in specs for bench in load_benchmark(spec)]
 
 
-def _check_layers(model: nn.Module, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None) -> None:
+def check_layers(
+    model: nn.Module, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None, config_key: str = ""
+) -> None:
+    """Raise a one-line ``ConfigError`` for an unknown region or layer name (the nearest layer names listed).
+
+    Args:
+        model: the network scored (layer names as in :func:`lightning_modules.layers.get_layer`).
+        region_layer_map: ``{region: layer}``.
+        behavioral_readout_layer: the behavioural readout layer, if any.
+        config_key: prefix of the keys named in the message (e.g. ``BrainScoreCallback``).
+    """
+    prefix = f"{config_key} " if config_key else ""
     for region, layer in region_layer_map.items():
-        check_region(region, "region_layer_map", allow_behavior=False)
+        check_region(region, f"{prefix}region_layer_map", allow_behavior=False)
         try:
             get_layer(model, layer)
         except ConfigError as err:
-            raise ConfigError(f"region_layer_map.{region}: {err}") from None
+            raise ConfigError(f"{prefix}region_layer_map.{region}: {err}") from None
     if behavioral_readout_layer:
         try:
             get_layer(model, behavioral_readout_layer)
         except ConfigError as err:
-            raise ConfigError(f"behavioral_readout_layer: {err}") from None
+            raise ConfigError(f"{prefix}behavioral_readout_layer: {err}") from None
+
+
+def check_benchmarks(
+    benchmarks: Sequence[Benchmark], region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None, config_key: str = ""
+) -> None:
+    """Raise one ``ConfigError`` listing every benchmark without a layer to read.
+
+    A neural benchmark needs its region in ``region_layer_map``; a behavioural one needs
+    ``behavioral_readout_layer``. Checked before any scoring, so a run does not train first and find out later.
+    """
+    problems = []
+    for bench in benchmarks:
+        try:
+            bench.layer_for(region_layer_map, behavioral_readout_layer)
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        prefix = f"{config_key}: " if config_key else ""
+        raise ConfigError(prefix + "; ".join(problems))
 
 
 def score_benchmarks(
@@ -132,7 +166,7 @@ def score_benchmarks(
         raise ConfigError(f"ceiling_formula {context.ceiling_formula!r} is invalid; valid: {', '.join(CEILING_FORMULAS)}")
     if context.device is None:
         context.device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    _check_layers(model, region_layer_map, behavioral_readout_layer)
+    check_layers(model, region_layer_map, behavioral_readout_layer)
     scores: list[RegionScore] = []
     failures: dict[str, str] = {}
 

@@ -171,14 +171,15 @@ def make_synthetic_benchmark(
     """
     from lightning_modules.errors import ConfigError
     from lightning_modules.layers import LayerCapture
+    from lightning_modules.output_paths import output_dir as make_output_dir
 
     if not 2 <= n_objects <= len(SHAPES):
         raise ConfigError(f"n_objects must be in 2..{len(SHAPES)}, got {n_objects} (`n_objects`)")
     if repetitions < 2:
         raise ConfigError(f"repetitions must be at least 2 for a split-half ceiling, got {repetitions} (`repetitions`)")
-    root = Path(output_dir)
+    root = make_output_dir(output_dir, "output_dir")  # an unwritable folder: one line naming it and the key
     images = root / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    images.mkdir(exist_ok=True)
     rng = np.random.default_rng(seed)
     stim_rows = _write_images(images, "stim", n_stimuli, n_objects, image_size, rng)
     fit_rows = _write_images(images, "fit", n_fitting, n_objects, image_size, rng)

@@ -17,14 +17,20 @@ from torch import Tensor, nn
 
 from .attacks import pgd
 from .errors import ConfigError, MissingFileError
+from .output_paths import output_dir, writing
 
 __all__ = ["attack_figure", "load_images", "load_attack_model", "targeted_attack"]
 
 
 def load_images(paths: Sequence[str | Path], image_size: int) -> Tensor:
-    """Load images as a (B, 3, S, S) [0,1] batch: bicubic resize of the shorter side, centre crop."""
-    from PIL import Image
+    """Load images as a (B, 3, S, S) [0,1] batch: bicubic resize of the shorter side, centre crop.
+
+    A missing file is a :class:`~lightning_modules.errors.MissingFileError`, a corrupt or truncated one a
+    one-line :class:`~lightning_modules.errors.ConfigError`; both name the file and ``images``.
+    """
     from torchvision.transforms import v2 as T
+
+    from datamodules.image_folder import CorruptImageError, load_rgb
 
     transform = T.Compose(
         [
@@ -38,8 +44,13 @@ def load_images(paths: Sequence[str | Path], image_size: int) -> Tensor:
     for path in paths:
         if not Path(path).is_file():
             raise MissingFileError("image", path, "images")
-        with Image.open(path) as img:
-            batch.append(transform(img.convert("RGB")))
+        try:
+            image = load_rgb(path)  # decodes the whole file: a truncated one fails here
+        except CorruptImageError as err:
+            cause = err.__context__
+            why = f" ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})" if cause is not None else ""
+            raise ConfigError(f"image {path} cannot be decoded{why}; fix it or leave it out of `images`") from None
+        batch.append(transform(image))
     return torch.stack(batch)
 
 
@@ -116,16 +127,19 @@ def attack_figure(
         output: PNG path.
 
     Returns:
-        The PNG path written.
+        One line per image (target probability before -> after), then ``figure: <png path>``.
     """
     if not images:
         raise ConfigError("no images to attack; pass `--images [a.jpg,b.jpg]`")
+    figure = Path(output)
+    output_dir(figure.parent, "--output")  # before the attack: an unwritable folder fails at once
+    batch = load_images(images, image_size)  # a missing or corrupt image fails before the model is built
     net = load_attack_model(checkpoint, model, pretrained, weights_path, num_classes, model_kwargs)
     if hasattr(net, "resize_input"):
         net.resize_input = True
-    batch = load_images(images, image_size)
     perturbed, before, after = targeted_attack(net, batch, target, eps, steps, step_size)
-    _draw(batch, perturbed, before, after, target, amplify, Path(output), [Path(p).name for p in images])
+    with writing(figure, "--output"):
+        _draw(batch, perturbed, before, after, target, amplify, figure, [Path(p).name for p in images])
     lines = [f"{name}: p(class {target}) {b:.4f} -> {a:.4f}" for name, b, a in zip(images, before.tolist(), after.tolist())]
     return "\n".join([*lines, f"figure: {output}"])
 
@@ -154,6 +168,7 @@ def _draw(
             ax.set_title(title(i), fontsize=9)
             ax.axis("off")
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(output, dpi=120)
+    finally:
+        plt.close(fig)

@@ -42,7 +42,7 @@ from .attacks import as_fraction, check_budget, fgsm_rs_step, pgd
 from .errors import ConfigError
 from .schedules import WarmupHalvingLR
 
-__all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "describe_mismatch"]
+__all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "check_num_classes", "describe_mismatch"]
 
 #: default optimiser of seed 000 (used when ``optimizer`` is None)
 DEFAULT_LR, DEFAULT_WEIGHT_DECAY = 2e-4, 1e-4
@@ -58,6 +58,22 @@ def infer_num_classes(model: nn.Module) -> int | None:
             return n
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return linears[-1].out_features if linears else None
+
+
+def check_num_classes(num_classes: int, datamodule: Any) -> None:
+    """Raise a one-line ``ConfigError`` when ``datamodule`` has a ``num_classes`` other than ``num_classes``.
+
+    A head with fewer outputs than the data has classes fails deep in the loss (IndexError); one with
+    more trains a softmax over classes that never occur. DataModules without ``num_classes`` are not checked.
+    """
+    data_classes = getattr(datamodule, "num_classes", None) if datamodule is not None else None
+    if not isinstance(data_classes, int) or isinstance(data_classes, bool) or data_classes == num_classes:
+        return
+    raise ConfigError(
+        f"the model outputs {num_classes} classes but the data has {data_classes}; set "
+        f"`model.init_args.model.init_args.num_classes` (or `model.init_args.num_classes`) and "
+        f"`data.init_args.num_classes` to the same value"
+    )
 
 
 def _set_head(model: nn.Module, num_classes: int) -> None:
@@ -239,6 +255,10 @@ class RobustFinetuneModule(LightningModule):
         return self.compute_loss(logits, y), logits, y
 
     # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, stage: str) -> None:
+        """Check, before any step, that the classifier has as many outputs as the data has classes."""
+        check_num_classes(self.num_classes, getattr(self.trainer, "datamodule", None))
+
     def on_train_start(self) -> None:
         # the sanity check must not leak into the first epoch's validation metrics
         for metric in (self.val_metrics, self.val_robust, self.val_loss):

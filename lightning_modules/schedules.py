@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from .errors import ConfigError
+from .output_paths import output_dir, writing
 
 __all__ = ["warmup_halving_lr", "WarmupHalvingLR", "plot_schedule"]
 
@@ -116,7 +117,8 @@ def plot_schedule(
         output: PNG path; the CSV (columns ``iteration, epoch, lr``) goes next to it with suffix ``.csv``.
 
     Returns:
-        The PNG path written.
+        One line per file written, ``wrote <path>`` (the PNG, then the CSV); ``neuroalign plot-schedule``
+        prints it. An unwritable ``output`` is a one-line error naming the path and ``--output``.
     """
     if iterations_per_epoch < 1:
         raise ConfigError(f"iterations_per_epoch {iterations_per_epoch!r} must be >= 1 (`--iterations_per_epoch`)")
@@ -134,20 +136,24 @@ def plot_schedule(
     lrs = [warmup_halving_lr(s, iterations_per_epoch, warmup_start, peak) for s in steps]
 
     png = Path(output)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    with open(png.with_suffix(".csv"), "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["iteration", "epoch", "lr"])
-        writer.writerows([s, s / iterations_per_epoch, lr] for s, lr in zip(steps, lrs))
+    table = png.with_suffix(".csv")
+    with writing(png, "--output"):
+        output_dir(png.parent, "--output")
+        with open(table, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["iteration", "epoch", "lr"])
+            writer.writerows([s, s / iterations_per_epoch, lr] for s, lr in zip(steps, lrs))
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s / iterations_per_epoch for s in steps], lrs, lw=1.5)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"Warm-up / halving schedule ({iterations_per_epoch} iterations per epoch)")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=150)
-    plt.close(fig)
-    return str(png)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([s / iterations_per_epoch for s in steps], lrs, lw=1.5)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate")
+        ax.set_title(f"Warm-up / halving schedule ({iterations_per_epoch} iterations per epoch)")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        try:
+            fig.savefig(png, dpi=150)
+        finally:
+            plt.close(fig)
+    return f"wrote {png}\nwrote {table}"

@@ -74,3 +74,30 @@ def test_attack_figure_errors_are_one_line(tmp_path, image_files):
     model = tiny_model()
     with pytest.raises(ConfigError, match="target class 9"):
         targeted_attack(model, load_images(image_files, 16), target=9, eps=1.0, steps=1, step_size=0.1)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-an-image"])
+def test_corrupt_image_is_one_line_naming_the_file(tmp_path, capsys, image_files, damage):
+    from lightning_modules.cli import main
+
+    bad = tmp_path / "bad.png"
+    data = open(image_files[0], "rb").read()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"these bytes are no image")
+    args = ["attack-figure", "--images", f"[{image_files[1]}, {bad}]", "--model", "cifar_vit", "--pretrained", "false",
+            "--num_classes", "5", "--model_kwargs", "{img_size: 16, patch_size: 8, embed_dim: 16, depth: 1, num_heads: 2, mlp_dim: 16}",
+            "--steps", "1", "--output", str(tmp_path / "fig.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"neuroalign: error: image {bad} cannot be decoded") and "`images`" in err[0]
+    assert not (tmp_path / "fig.png").exists()
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys, image_files):
+    from lightning_modules.cli import main
+
+    (tmp_path / "afile").write_text("not a folder")
+    args = ["attack-figure", "--images", f"[{image_files[0]}]", "--model", "cifar_vit", "--pretrained", "false",
+            "--output", str(tmp_path / "afile" / "fig.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot write {tmp_path / 'afile'}" in err[0] and "`--output`" in err[0]

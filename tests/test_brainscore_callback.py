@@ -92,7 +92,8 @@ def test_failure_is_reported_and_training_continues(tmp_path, tiny_bench):
     bad.mkdir()
     (bad / "benchmark.yaml").write_text("name: bad\nkind: neural\nregion: V1\nvisual_degrees: 8\n")
     cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"}, every_n_epochs=2)
-    cb2 = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#IT"], region_layer_map={"IT": "blocks.3"})
+    # fail_on_error: false (explicitly) -- a benchmark failing every epoch is only warned
+    cb2 = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#IT"], region_layer_map={"IT": "blocks.3"}, fail_on_error=False)
     cb2._benchmarks = None
     system = TinySystem()
     # the IT callback's benchmark breaks after loading: scoring fails, training goes on
@@ -116,3 +117,133 @@ def test_state_dict_round_trip():
     other = BrainScoreCallback(benchmarks=["synthetic"], region_layer_map={"V1": "blocks.0"})
     other.load_state_dict(cb.state_dict())
     assert other.history == {0: {"V1": 0.5}}
+
+
+def _trainer(tmp_path, callbacks, epochs=2, **kwargs):
+    kwargs = {"num_sanity_val_steps": 0, **kwargs}
+    return Trainer(max_epochs=epochs, logger=CSVLogger(tmp_path, name="r"), callbacks=callbacks, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kwargs)
+
+
+def _break(cb, trainer, epochs=None):
+    """Make every benchmark of ``cb`` raise while scoring (at the given epochs of ``trainer``, or always)."""
+    for bench in cb.benchmarks():
+        def broken(*args, _original=bench.score_features, **kw):
+            if epochs is None or trainer.current_epoch in epochs:
+                raise RuntimeError("boom")
+            return _original(*args, **kw)
+
+        bench.score_features = broken
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"region_layer_map": {"V4": "blocks.9"}}, r"BrainScoreCallback region_layer_map\.V4: unknown layer 'blocks\.9'; nearest valid names: blocks\."),
+        ({"benchmarks": ["{bench}#behavior"], "region_layer_map": {}, "behavioral_readout_layer": "blockz.3"},
+         r"BrainScoreCallback behavioral_readout_layer: unknown layer 'blockz\.3'; nearest valid names: .*blocks\.3"),
+        ({"benchmarks": ["{bench}#V4,IT"], "region_layer_map": {"V4": "blocks.2"}}, r"synthetic-IT scores IT but `region_layer_map` has no IT"),
+        ({"benchmarks": ["{bench}#behavior"], "region_layer_map": {}}, r"synthetic-behavior needs `behavioral_readout_layer`"),
+        ({"benchmarks": ["MajajHong2015public.IT-plss"], "region_layer_map": {"IT": "blocks.3"}}, r"unknown brainscore-vision benchmark"),
+        ({"benchmarks": ["{bench}#V3"]}, r"unknown region 'V3'"),
+    ],
+    ids=["layer", "readout-layer", "region-not-mapped", "no-readout-layer", "benchmark", "region"],
+)
+def test_bad_layer_benchmark_or_region_stops_before_any_training(tmp_path, tiny_bench, kwargs, match):
+    args = {"benchmarks": ["{bench}#V4"], "region_layer_map": {"V4": "blocks.2"}, **kwargs}
+    args["benchmarks"] = [b.format(bench=f"synthetic:{tiny_bench}") for b in args["benchmarks"]]
+    system = TinySystem()
+    trainer = _trainer(tmp_path, [BrainScoreCallback(**args)], num_sanity_val_steps=1)
+    with pytest.raises(ConfigError, match=match) as info:
+        trainer.fit(system, _loader(), _loader())
+    assert "\n" not in str(info.value)
+    assert system.seen_modes == [] and trainer.global_step == 0  # found at setup: nothing trained
+
+
+def test_wrong_layer_through_the_cli_is_one_line_before_training(tmp_path, tiny_bench, capsys):
+    import yaml
+
+    from lightning_modules.cli import main
+
+    tiny = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
+    bs = {"class_path": "callbacks.BrainScoreCallback", "init_args": {"benchmarks": [f"synthetic:{tiny_bench}#V4"], "region_layer_map": {"V4": "blocks.1"}}}
+    config = {
+        "model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": tiny}, "adversarial": False}},
+        "data": {"class_path": "datamodules.ShapesDataModule", "init_args": {"data_dir": None, "num_classes": 4, "num_train": 16, "num_val": 8, "batch_size": 8, "num_workers": 0}},
+        "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False, "enable_checkpointing": False, "callbacks": [bs]},
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["fit", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("neuroalign: error: BrainScoreCallback region_layer_map.V4: unknown layer 'blocks.1'")
+    assert "blocks.0" in err[0]  # the nearest names
+
+
+def test_scoring_failing_every_time_fails_the_run_at_the_end_with_a_summary(tmp_path, tiny_bench):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4,IT"], region_layer_map={"V4": "blocks.2", "IT": "blocks.3"})
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer)
+    with pytest.raises(ConfigError) as info:
+        trainer.fit(TinySystem(), _loader(), _loader())
+    message = str(info.value)
+    assert trainer.current_epoch == 2 and set(cb.history) == {0, 1} and "\n" not in message  # trained, scored, then failed
+    assert "Brain-Score failures in 2 of 2 scored epoch(s)" in message
+    assert "local:synthetic-V4 failed at epoch(s) 0, 1 (last: RuntimeError: boom)" in message and "local:synthetic-IT" in message
+    assert "never scored" in message and "`fail_on_error: false`" in message
+
+
+def test_explicit_false_warns_at_every_epoch_and_ends_normally(tmp_path, tiny_bench, caplog):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"}, fail_on_error=False)
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer)
+    trainer.fit(TinySystem(), _loader(), _loader())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("local:synthetic-V4 failed: boom" in w for w in warnings) == 2  # one per epoch
+    assert any(w.startswith("Brain-Score failures in 2 of 2 scored epoch(s): local:synthetic-V4 failed at epoch(s) 0, 1") for w in warnings)
+
+
+def test_a_failure_in_some_epochs_only_is_summarised_without_failing(tmp_path, tiny_bench, caplog):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"})
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer, epochs={0})
+    trainer.fit(TinySystem(), _loader(), _loader())
+    assert cb.history[0] == {} and "V4" in cb.history[1]
+    assert any("Brain-Score failures in 1 of 2 scored epoch(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_fail_on_error_true_stops_at_the_first_failure_with_one_line(tmp_path, tiny_bench):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"}, fail_on_error=True)
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer)
+    with pytest.raises(ConfigError, match=r"at epoch 0: RuntimeError: boom .*`fail_on_error: true`"):
+        trainer.fit(TinySystem(), _loader(), _loader())
+    assert cb.history == {}
+
+
+def test_wandb_table_accumulates_every_scored_epoch(tmp_path, tiny_bench, monkeypatch):
+    pytest.importorskip("wandb")
+    from lightning.pytorch.loggers import WandbLogger
+
+    tables = []
+    monkeypatch.setattr(WandbLogger, "log_table", lambda self, key, columns=None, data=None, **kw: tables.append((key, columns, data)))
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V1"], region_layer_map={"V1": "blocks.0"})
+    trainer = Trainer(max_epochs=2, logger=WandbLogger(save_dir=str(tmp_path), offline=True), callbacks=[cb], enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(TinySystem(), _loader(), _loader())
+    assert [key for key, _, _ in tables] == ["brainscore/table"] * 2
+    key, columns, rows = tables[-1]
+    assert columns[:2] == ["epoch", "step"] and {"V1", "V4", "IT", "average"} <= set(columns)
+    assert [row[0] for row in rows] == [0, 1] and [row[1] for row in rows] == [2, 4]  # every epoch so far, with its step
+    assert [len(data) for _, _, data in tables] == [1, 2]
+    v1 = columns.index("V1")
+    assert all(isinstance(row[v1], float) for row in rows) and all(row[columns.index("IT")] is None for row in rows)
+    assert cb.state_dict()["table_rows"] == rows  # restored on resume
+
+
+def test_validate_whose_scoring_fails_is_a_one_line_error(tmp_path, tiny_bench):
+    cb = BrainScoreCallback(benchmarks=[f"synthetic:{tiny_bench}#V4"], region_layer_map={"V4": "blocks.2"})
+    trainer = _trainer(tmp_path, [cb])
+    _break(cb, trainer)
+    with pytest.raises(ConfigError, match=r"Brain-Score failures in 1 of 1 scored epoch\(s\).*never scored"):
+        trainer.validate(TinySystem(), _loader())

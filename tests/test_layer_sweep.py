@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
-from callbacks.layer_sweep import layer_sweep
-from callbacks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
+from callbacks.layer_sweep import write_layer_sweep
+from callbacks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark
+from lightning_modules.cli import main
 
 
-def test_sweep_finds_ground_truth_layers(tmp_path):
+def test_sweep_finds_ground_truth_layers_prints_every_file_and_labels_the_layers(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    ticks = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (ticks.extend(t.get_text() for t in fig.axes[0].get_xticklabels()), save(fig, *a, **k)))
     root = make_synthetic_benchmark(tmp_path / "syn", n_stimuli=160, n_neuroids=20, n_fitting=12, trials_per_image=4)
-    net = reference_network()
-    path = layer_sweep([f"synthetic:{root}#V1,V2,V4,IT"], ["blocks.?"], output_dir=str(tmp_path / "out"), net=net)
-    best = yaml.safe_load(open(path))["region_layer_map"]
+    out = tmp_path / "out"
+    args = ["layer-sweep", "--benchmarks", f'["synthetic:{root}#V1,V2,V4,IT"]', "--layers", "[blocks.?]", "--model", "synthetic-reference",
+            "--output_dir", str(out)]
+    assert main(args) == 0
+    best = yaml.safe_load(open(out / "region_layer_map.yaml"))["region_layer_map"]
     assert best == REFERENCE_LAYERS
     # the ground truth recorded in each benchmark.yaml agrees
     for region, layer in best.items():
         assert yaml.safe_load(open(tmp_path / "syn" / region / "benchmark.yaml"))["ground_truth_layer"] == layer
-    assert (tmp_path / "out" / "layer_sweep.png").stat().st_size > 0
-    assert len((tmp_path / "out" / "layer_sweep.csv").read_text().splitlines()) == 1 + 16
+    assert (out / "layer_sweep.png").stat().st_size > 0
+    assert len((out / "layer_sweep.csv").read_text().splitlines()) == 1 + 16
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:4]] == ["V1", "V2", "V4", "IT"]
+    assert lines[4:] == [f"wrote {out / name}" for name in ("region_layer_map.yaml", "layer_sweep.csv", "layer_sweep.png")]
+    assert ticks == ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]  # the x axis names the layers, in model order
+
+
+def test_write_layer_sweep_takes_a_model_object(tmp_path):
+    from callbacks.synthetic import reference_network
+
+    root = make_synthetic_benchmark(tmp_path / "syn", n_stimuli=48, n_neuroids=8, n_fitting=12, n_objects=4, trials_per_image=4, image_size=16)
+    best, scores, files = write_layer_sweep(reference_network(image_size=16, n_classes=4), f"synthetic:{root}#V1,IT", ["blocks.0", "blocks.3"], tmp_path / "o")
+    assert set(best) == {"V1", "IT"} and set(scores["V1"]) == {"blocks.0", "blocks.3"} and all(p.is_file() for p in files)
+
+
+def test_layer_sweep_help_is_short(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["layer-sweep", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) < 80 and "--model" in out and "--checkpoint" in out

@@ -76,7 +76,7 @@ def test_bad_inputs(tmp_path, breakage, error, match):
     elif breakage == "stratify":
         (folder / "benchmark.yaml").write_text("kind: neural\nregion: V1\nvisual_degrees: 8\nstratify_by: colour\n")
     elif breakage == "kind":
-        (folder / "benchmark.yaml").write_text("kind: spikes\nregion: V1\n")
+        (folder / "benchmark.yaml").write_text("kind: spikes\nregion: V1\nvisual_degrees: 8\n")
     elif breakage == "column":
         (folder / "stimuli.csv").write_text("stimulus_id,file\ns0,im0.png\n")
     with pytest.raises(error, match=match):
@@ -91,3 +91,22 @@ def test_unreadable_image_and_unknown_layer_are_clear_errors(tmp_path):
         score_model(net, [str(folder)], {"V4": "1"})
     with pytest.raises(ConfigError, match="nearest valid names"):
         score_model(net, [str(folder)], {"V4": "relu"})
+
+
+@pytest.mark.parametrize(
+    ("meta", "listed"),
+    [
+        ("name: only-a-name\n", ["kind", "region", "visual_degrees"]),
+        ("kind: neural\n", ["region", "visual_degrees"]),
+        ("kind: behavior\nregion: null\n", ["visual_degrees"]),  # region is for neural benchmarks only
+    ],
+)
+def test_missing_benchmark_yaml_keys_are_listed_at_once(tmp_path, meta, listed):
+    folder = _write(tmp_path / "b")
+    (folder / "benchmark.yaml").write_text(meta)
+    with pytest.raises(ConfigError) as info:
+        LocalBenchmark(folder)
+    message = str(info.value)
+    assert f"lacks {len(listed)} required key(s)" in message and "\n" not in message
+    for key in ["kind", "region", "visual_degrees"]:
+        assert (f"{key} (" in message) == (key in listed), key

@@ -251,3 +251,32 @@ data:
     assert loaded.model.num_classes == 3 and loaded.model.name == "cifar_vit"
     metrics = pd.read_csv(next(tmp_path.rglob("metrics.csv")))
     assert {"train/loss", "train/lr", "val/acc", "val/robust_acc"} <= set(metrics.columns)
+
+
+@pytest.mark.parametrize("stage", ["fit", "test"])
+def test_class_count_differing_from_the_data_is_one_line_at_setup(tmp_path, capsys, stage):
+    import yaml
+
+    from lightning_modules.cli import main
+
+    tiny = {"name": "cifar_vit", "num_classes": 5, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
+    config = {
+        "model": {"class_path": "lightning_modules.RobustFinetuneModule",
+                  "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": tiny}, "adversarial": False}},
+        "data": {"class_path": "datamodules.ShapesDataModule",
+                 "init_args": {"data_dir": None, "num_classes": 10, "num_train": 16, "num_val": 8, "batch_size": 8, "num_workers": 0}},
+        "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path), "enable_progress_bar": False, "logger": False, "enable_checkpointing": False},
+    }
+    path = tmp_path / "mismatch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main([stage, "-c", str(path)]) == 2  # an 83-line IndexError in the loss before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neuroalign: error: the model outputs 5 classes but the data has 10")
+    assert "`model.init_args.model.init_args.num_classes`" in err[0] and "`data.init_args.num_classes`" in err[0]
+
+
+def test_check_num_classes_skips_data_without_a_class_count():
+    rf.check_num_classes(4, None)
+    rf.check_num_classes(4, object())
+    with pytest.raises(ConfigError, match="outputs 4 classes but the data has 3"):
+        rf.check_num_classes(4, type("D", (), {"num_classes": 3})())

@@ -83,7 +83,7 @@ def test_bad_arguments_are_config_errors(kwargs, needle):
 
 def test_plot_schedule_writes_png_and_csv_with_the_formula(tmp_path):
     out = tmp_path / "fig" / "schedule.png"
-    assert plot_schedule(iterations_per_epoch=N, epochs=3, output=str(out)) == str(out)
+    assert plot_schedule(iterations_per_epoch=N, epochs=3, output=str(out)) == f"wrote {out}\nwrote {out.with_suffix('.csv')}"
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
     with open(out.with_suffix(".csv")) as fh:
         rows = list(csv.DictReader(fh))
@@ -93,10 +93,22 @@ def test_plot_schedule_writes_png_and_csv_with_the_formula(tmp_path):
         assert float(row["lr"]) == pytest.approx(recipe_lr(step // N, (step % N) / N), abs=1e-12)
 
 
-def test_plot_schedule_command_runs_through_the_cli(tmp_path):
+def test_plot_schedule_command_runs_through_the_cli_and_prints_every_file(tmp_path, capsys):
     from lightning_modules.cli import main
 
     out = tmp_path / "s.png"
     assert main(["plot-schedule", "--iterations_per_epoch", "4", "--epochs", "2", "--output", str(out)]) == 0
     assert out.is_file() and out.with_suffix(".csv").is_file()
+    assert capsys.readouterr().out.splitlines() == [f"wrote {out}", f"wrote {out.with_suffix('.csv')}"]
     assert main(["plot-schedule", "--iterations_per_epoch", "0", "--output", str(out)]) == 2
+
+
+def test_unwritable_output_is_one_line_naming_path_and_option(tmp_path, capsys):
+    from lightning_modules.cli import main
+
+    (tmp_path / "afile").write_text("a regular file, not a folder")
+    out = tmp_path / "afile" / "out" / "s.png"
+    assert main(["plot-schedule", "--iterations_per_epoch", "4", "--epochs", "2", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("neuroalign: error: cannot write ")
+    assert str(tmp_path / "afile") in err[0] and "`--output`" in err[0]

@@ -31,3 +31,21 @@ def test_synthetic_spec_generates_on_first_use_and_scores(tmp_path):
     assert set(out) == {"V1", "V1_raw", "V1_ceiling", "IT", "IT_raw", "IT_ceiling", "behavior", "behavior_raw",
                         "behavior_ceiling", "average", "rho_hierarchy"}
     assert all(np.isfinite(v) for v in out.values())
+
+
+def test_unwritable_folder_is_one_line_naming_path_and_key(tmp_path, capsys):
+    import pytest
+
+    from callbacks.scoring import load_benchmark
+    from lightning_modules.cli import main
+    from lightning_modules.errors import ConfigError
+
+    (tmp_path / "afile").write_text("a regular file, not a folder")
+    bad = tmp_path / "afile" / "out"
+    assert main(["make-synthetic-benchmark", "--output_dir", str(bad), "--n_stimuli", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"neuroalign: error: cannot write {tmp_path / 'afile'}") and "`output_dir`" in err[0]
+    # the same folder as a config's benchmark spec (written on first use)
+    with pytest.raises(ConfigError, match=rf"cannot write {tmp_path / 'afile'}.*`benchmarks: synthetic:{bad}`") as info:
+        load_benchmark(f"synthetic:{bad}#V1")
+    assert "\n" not in str(info.value)
