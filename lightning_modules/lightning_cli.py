@@ -3,7 +3,8 @@
 Models and data are chosen by ``class_path`` (subclass mode), so any LightningModule / DataModule
 subclass -- ours or a user's -- plugs in from YAML. The data's ``input_size`` follows the model
 (linked after instantiation from the model's ``input_size``), the logger defaults to CSV under
-``runs/``, and the resolved config is saved next to the logs (overwritten on a re-run, as W&B needs).
+``runs/``, and the resolved config is saved next to the logs (overwritten on a re-run, as W&B needs) and
+logged as the config of every W&B run, which is named by job and config (:mod:`.wandb_run`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from .wandb_run import WandbConfigCallback, name_wandb_loggers
 
 __all__ = ["NeuroAlignCLI", "model_input_side"]
 
@@ -44,6 +47,7 @@ class NeuroAlignCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("save_config_callback", WandbConfigCallback)  # config.yaml, and the config on W&B
         kwargs.setdefault("trainer_defaults", DEFAULT_TRAINER)
         kwargs.setdefault("seed_everything_default", 0)
         kwargs.setdefault("auto_configure_optimizers", False)
@@ -59,6 +63,11 @@ class NeuroAlignCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model", "data.init_args.input_size", compute_fn=model_input_side, apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        """Name every unnamed W&B run by job and config (``fit-quickstart``, ``evolution-quickstart``)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        name_wandb_loggers(config, self.subcommand, default_names=[DEFAULT_TRAINER["logger"]["init_args"]["name"]])
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """As LightningCLI's, adding :class:`callbacks.progress.NeuroAlignProgressBar` when the config
