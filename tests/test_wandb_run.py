@@ -172,3 +172,22 @@ def test_evolution_run_shows_visible_prototypes_with_names_and_scores(offline):
     pixels = np.asarray(Image.open(run_dir / "files" / montage["filenames"][0]))
     assert pixels.max() > 0 and pixels.shape[1] > 160  # labelled margins around the tiles
     assert (offline / "csv" / "version_0" / "evolution" / "best" / "first.png").is_file()
+
+
+@pytest.mark.parametrize(("config", "root", "name"), [("quickstart.yaml", "runs/quickstart", "run-quickstart"), ("evolution/quickstart.yaml", "runs/evolution/quickstart", "evolution-quickstart")])
+def test_wandb_overlay_keeps_the_runs_root_and_names_the_run(offline, config, root, name):
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from lightning_modules.lightning_cli import NeuroAlignCLI
+
+    configs = Path(__file__).parents[1] / "configs"
+    args = ["-c", str(configs / config), "-c", str(configs / "logger" / "wandb.yaml"), "--trainer.max_steps", "1"]
+    if config.startswith("evolution"):
+        args += ["--model.init_args.checkpoint", "null", "--model.init_args.units", "[{layer: fc, channel: 0}]"]
+    cli = NeuroAlignCLI(args=args, run=False)
+    csv, wandb = cli.trainer.loggers
+    assert isinstance(csv, CSVLogger) and isinstance(wandb, WandbLogger)
+    assert Path(csv.save_dir, csv.name).as_posix() == root  # where the main config alone puts the run
+    assert Path(cli.trainer.log_dir).parent.as_posix() == root  # checkpoints and outputs follow the first logger
+    # not the CSV logger's carried-over name; the job is the sub-command ('run' without one, as here) or 'evolution'
+    assert wandb._name == name and Path(wandb.save_dir).as_posix() == str(Path(root).parent)
