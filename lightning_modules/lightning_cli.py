@@ -3,7 +3,8 @@
 Models and data are chosen by ``class_path`` (subclass mode), so any LightningModule / DataModule
 subclass -- ours or a user's -- plugs in from YAML. The data's ``input_size`` follows the model
 (linked after instantiation from the model's ``input_size``), the logger defaults to CSV under
-``runs/``, and the resolved config is saved next to the logs (overwritten on a re-run, as W&B needs).
+``runs/``, and the resolved config is saved next to the logs (overwritten on a re-run, as W&B needs) and
+logged as the config of every W&B run, which is named by job and config (:mod:`.wandb_run`).
 
 ``--ckpt_path`` follows :mod:`lightning_modules.resume`: the config runs, a change the checkpoint
 cannot honour is refused in one line, ``last`` finds the run's newest complete checkpoint, and an
@@ -28,6 +29,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from .checkpoints import describe_checkpoint, newest_checkpoint, read_checkpoint, resolve_checkpoint
 from .errors import ConfigError, MissingFileError
 from .resume import resume_command, resume_differences, run_folders
+from .wandb_run import WandbConfigCallback, name_wandb_loggers
 
 __all__ = ["NeuroAlignCLI", "NeuroAlignArgumentParser", "model_input_side"]
 
@@ -87,6 +89,7 @@ class NeuroAlignCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("save_config_callback", WandbConfigCallback)  # config.yaml, and the config on W&B
         kwargs.setdefault("trainer_defaults", DEFAULT_TRAINER)
         kwargs.setdefault("seed_everything_default", 0)
         kwargs.setdefault("auto_configure_optimizers", False)
@@ -104,6 +107,11 @@ class NeuroAlignCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model", "data.init_args.input_size", compute_fn=model_input_side, apply_on="instantiate")
         _batch_limits_try_int_first(parser)
+
+    def before_instantiate_classes(self) -> None:
+        """Name every unnamed W&B run by job and config (``fit-quickstart``, ``evolution-quickstart``)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        name_wandb_loggers(config, self.subcommand, default_names=[DEFAULT_TRAINER["logger"]["init_args"]["name"]])
 
     # ------------------------------------------------------------------ parsing
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:

@@ -104,20 +104,44 @@ def _scores_file(path, curve, unit="u"):
 
 
 def test_convergence_profile_thresholds_and_overlay(tmp_path):
-    linear = _scores_file(tmp_path / "a", [2.0 + 0.5 * g for g in range(11)])  # normalised g / 10
-    fast = _scores_file(tmp_path / "b", [-1.0, 0.0, 5.0, 8.0, 9.0, 9.0])  # 0.0, .1, .6, .9, 1, 1
+    # generation 0 (the single initial code) is left out: the profile starts at generation 1
+    linear = _scores_file(tmp_path / "a", [2.0 + 0.5 * g for g in range(11)])  # gens 1..10 normalised (g - 1) / 9
+    fast = _scores_file(tmp_path / "b", [-1.0, 0.0, 5.0, 8.0, 9.0, 9.0])  # gens 1..5: 0, .56, .89, 1, 1
     summary = convergence_profile([linear, fast, linear], labels=["alexnet", "vit", "alexnet"], output_dir=str(tmp_path / "out"))
     per_run = [s for s in summary if not s["run"].startswith("mean")]
-    assert [(s["gen_0.5"], s["gen_0.8"]) for s in per_run] == [(5, 8), (2, 3), (5, 8)]
+    assert [(s["gen_0.5"], s["gen_0.8"]) for s in per_run] == [(6, 9), (2, 3), (6, 9)]
     means = {s["label"]: (s["gen_0.5"], s["gen_0.8"]) for s in summary if s["run"].startswith("mean")}
-    assert means == {"alexnet": (5, 8), "vit": (2, 3)}
+    assert means == {"alexnet": (6, 9), "vit": (2, 3)}
     with open(tmp_path / "out" / "convergence.csv") as fh:
         points = list(csv.DictReader(fh))
-    assert len(points) == 11 + 6 + 11
-    assert float(points[10]["normalised"]) == 1.0 and float(points[0]["normalised"]) == 0.0
+    assert len(points) == 10 + 5 + 10
+    assert points[0]["generation"] == "1" and float(points[0]["normalised"]) == 0.0
+    assert points[9]["generation"] == "10" and float(points[9]["normalised"]) == 1.0
     assert (tmp_path / "out" / "convergence.png").stat().st_size > 1000
     with pytest.raises(ConfigError, match="unit 'nope'"):
         convergence_profile([linear], unit="nope", output_dir=str(tmp_path / "out"))
+    # the old behaviour stays available
+    kept = convergence_profile([linear], include_generation_0=True, output_dir=str(tmp_path / "out0"))
+    assert (kept[0]["gen_0.5"], kept[0]["gen_0.8"]) == (5, 8)
+
+
+def test_a_high_single_sample_at_generation_0_does_not_set_the_half_max(tmp_path):
+    # the zero code scores 10; the populations then climb from 0 to 8: the half-max is reached at
+    # generation 5, not at generation 0 (where min-max normalisation over every row would put it)
+    curve = [10.0] + [float(g - 1) for g in range(1, 10)]  # gens 1..9: 0..8
+    summary = convergence_profile([_scores_file(tmp_path / "r", curve)], output_dir=str(tmp_path / "out"))
+    assert summary[0]["gen_0.5"] == 5 and summary[0]["gen_0.8"] == 8  # 4/8 and 6.4/8 -> gens 5 and 8 (7/8)
+
+
+def test_mean_curve_says_whether_it_averages_units_or_runs(tmp_path):
+    out = EvolutionOutputs(tmp_path / "one_run")
+    history = torch.arange(6.0)[:, None, None].expand(6, 4, 4).clone()
+    out.write_scores(["a", "b", "c", "d"], history)
+    summary = convergence_profile([str(out.scores_path)], output_dir=str(tmp_path / "out"))
+    assert summary[-1]["run"] == "mean of 4 units of 1 run"  # not "4 runs"
+    runs = [_scores_file(tmp_path / f"run{i}", [0.0, 1.0, 2.0, 3.0]) for i in range(3)]
+    summary = convergence_profile(runs, labels=["m"] * 3, output_dir=str(tmp_path / "out"))
+    assert summary[-1]["run"] == "mean of 3 runs of unit u"
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -141,8 +165,11 @@ def test_default_embedding_is_the_zoo_resnet101_and_fails_fast_offline(tmp_path,
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     folder = _folder(tmp_path, n=2)
     proto = _prototype(tmp_path, torch.rand(3, 16, 16))
-    with pytest.raises(MissingFileError, match="resnet101"):
+    with pytest.raises(MissingFileError, match="resnet101") as err:
         nearest_images(proto, images=str(folder), n_images=2, output_dir=str(tmp_path / "out"))
+    # the command's own keys, not the zoo's `model.init_args.model.init_args.weights_path`
+    assert "`--weights_path`" in str(err.value) and "--embedding_model" in str(err.value)
+    assert "init_args" not in str(err.value)
 
 
 def test_commands_run_from_the_cli(tmp_path, capsys):
@@ -150,11 +177,32 @@ def test_commands_run_from_the_cli(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
-    capsys.readouterr()
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) < 80, (command, len(lines))  # no list of every torch Module subclass
     scores = _scores_file(tmp_path / "run", [0.0, 1.0, 3.0, 4.0])
     assert main(["analyze-convergence", "--scores", f"[{scores}]", "--output_dir", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "convergence_summary.csv").is_file()
+    printed = capsys.readouterr().out
+    assert "[{" not in printed and "gen_0.5" in printed.splitlines()[1]  # a table, not a Python list
+    assert "mean of 1 unit of 1 run" in printed and f"{tmp_path.name}/run " in printed  # the run folder, not the csv path
+    assert f"wrote {tmp_path / 'cli' / 'convergence_summary.csv'}" in printed
     assert main(["analyze-convergence", "--scores", f"[{tmp_path / 'absent'}]"]) == 2  # one-line user error
+
+
+def test_neighbours_command_prints_the_nearest_and_furthest_and_the_files(tmp_path, capsys):
+    from lightning_modules.report import Report
+
+    folder = _folder(tmp_path, n=7)
+    natural, _ = load_image_folder(folder, size=16)
+    proto = _prototype(tmp_path, natural[4])
+    torch.manual_seed(1)
+    embed = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    ranked = nearest_images(proto, images=str(folder), n_images=7, k=2, embedding_model=embed, output_dir=str(tmp_path / "out"), image_size=16)
+    assert isinstance(ranked, Report) and len(ranked) == 7
+    text = str(ranked).splitlines()
+    assert text[1].split() == ["rank", "source", "distance"]
+    assert sum(line.startswith(("0 ", "1 ", "5 ", "6 ")) for line in text) == 4 and "... (3 more rows)" in text
+    assert text[-2:] == [f"wrote {tmp_path / 'out' / 'neighbours_4_1_euclidean.csv'}", f"wrote {tmp_path / 'out' / 'neighbours_4_1_euclidean.png'}"]
 
 
 def test_percent_increase_is_undefined_for_non_positive_baselines(caplog):

@@ -288,3 +288,22 @@ def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
     rows = (tmp_path / "quickstart" / "version_0" / "evolution" / "scores.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * 4
     assert main(args[:3] + ["--model.init_args.units", "[{layer: head, channel: 10}]"] + args[3:]) == 2  # one-line error
+
+
+def test_resume_replays_the_compact_cholesky_state_bit_for_bit(tmp_path):
+    """Checkpoints hold the rank-1 updates of A and A^-1, not the matrices; a resume replays them exactly."""
+    from lightning_modules.evolution.optimizers.cholesky_cmaes import CholeskyCMAES
+
+    def make():
+        factory = lambda dim, **kw: CholeskyCMAES(dim, a_update_freq=2, **kw)  # noqa: E731
+        return EvolutionModule(_cnn(), [Unit("4", 0), Unit("0", 1)], PixelGenerator(8), optimizer=factory, n_generations=12, seed=5)
+
+    _trainer(tmp_path / "full").fit(make())
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=7, save_top_k=-1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _trainer(tmp_path / "crashed", [ckpt, _Crash(8)], checkpoints=True).fit(make())
+    path = tmp_path / "ckpt" / "epoch=0-step=7.ckpt"
+    state = torch.load(path, weights_only=True)["evolution"]["optimizer_states"][0]
+    assert "a" not in state and state["a_updates"]["v"].shape == (3, 2, 192)  # updates at generations 2, 4, 6
+    _trainer(tmp_path / "resumed").fit(make(), ckpt_path=path)
+    assert filecmp.cmp(_scores_csv(tmp_path / "full"), _scores_csv(tmp_path / "resumed"), shallow=False)

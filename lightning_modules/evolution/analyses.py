@@ -3,14 +3,17 @@
 * :func:`score_distribution` (``neuroalign analyze-distribution``): the unit's scores over natural
   images, the prototype maximum as a dashed line, the % increase of the prototype max over the
   natural mean and over the natural max;
-* :func:`convergence_profile` (``neuroalign analyze-convergence``): per-generation mean score
-  min-max normalised per run, first generation reaching 0.5 and 0.8, several runs / models overlaid;
+* :func:`convergence_profile` (``neuroalign analyze-convergence``): the population mean score of each
+  generation (generation 0, a single initial code, left out), min-max normalised per curve (one unit
+  of one run), first generation reaching 0.5 and 0.8, mean curves labelled with what they average
+  (units of one run, or runs), several runs / models overlaid;
 * :func:`nearest_images` (``neuroalign analyze-neighbours``): the natural images nearest to and
   furthest from a prototype in ResNet-101 logit space (Euclidean, as the seed code, or cosine, as
   its report).
 
 Prototypes are read from ``prototypes.pt`` files (or run folders holding
 ``evolution/prototypes.pt``) written by :class:`~lightning_modules.evolution.module.EvolutionModule`.
+The commands print their rows as a short table (:class:`~lightning_modules.report.Report`) and the files written.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from lightning.pytorch import LightningDataModule
 from torch import nn
 
 from ..errors import ConfigError, MissingFileError
+from ..report import Report
+from ..zoo import WEIGHTS_KEY, ZooModel
 from .images import load_natural_images
 from .module import load_checkpoint_weights
 from .outputs import read_scores
@@ -85,6 +90,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> P
     return path
 
 
+def _short(run: str) -> str:
+    """A run's folder as ``<parent>/<folder>`` for printed tables (the path of a ``scores.csv`` or a run folder)."""
+    path = Path(run)
+    if not path.suffix:
+        return run
+    base = path.parent.parent if path.parent.name == "evolution" else path.parent
+    return f"{base.parent.name}/{base.name}"
+
+
 def _pyplot():
     import matplotlib
 
@@ -108,7 +122,7 @@ def _percent(new: float, ref: float, what: str) -> float:
 
 # ------------------------------------------------------------------------- a. distribution
 def score_distribution(
-    model: nn.Module,
+    model: ZooModel,
     prototypes: list[str],
     unit: str | None = None,
     images: str | None = None,
@@ -126,7 +140,9 @@ def score_distribution(
     ``distribution_<unit>_summary.csv`` (natural mean / max, prototype max, % increases).
 
     Args:
-        model: the target network (same as the evolution run's), taking [0,1] images.
+        model: the target network (same as the evolution run's), taking [0,1] images: a ``ZooModel``
+            (``--model.name alexnet``; any timm / torchvision / neuroalign network by name) on the command
+            line, any ``nn.Module`` from Python.
         prototypes: ``prototypes.pt`` files or run folders (e.g. 50 evolutions); the prototype max is
             the highest score of their prototype images for the unit.
         unit: unit label in the prototype files (default: the first unit).
@@ -196,36 +212,58 @@ def _normalise(curve: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(curve) if hi == lo else (curve - lo) / (hi - lo)
 
 
+def _averaged(curves: list[tuple[str, str]]) -> str:
+    """What a mean curve averages: ``4 units of 1 run``, ``3 runs`` (one unit each), ``8 curves (4 units x 2 runs)``."""
+    runs = len({run for run, _ in curves})
+    units = len({unit for _, unit in curves})
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    if runs == 1:
+        return f"{plural(len(curves), 'unit')} of 1 run"
+    if len(curves) == runs:
+        return f"{plural(runs, 'run')}" + (f" of unit {curves[0][1]}" if units == 1 else " (one unit each)")
+    return f"{plural(len(curves), 'curve')} ({plural(units, 'unit')} x {plural(runs, 'run')})"
+
+
 def convergence_profile(
     scores: list[str],
     labels: list[str] | None = None,
     unit: str | None = None,
     thresholds: list[float] | None = None,
+    include_generation_0: bool = False,
     output_dir: str = "analysis",
-) -> list[dict]:
-    """Per-generation mean score, min-max normalised per run, overlaid for several runs and models.
+) -> Report:
+    """The seed report's convergence profile: the population mean score of every generation, min-max
+    normalised per curve, overlaid for several runs and models.
 
-    Every (file, unit) pair of ``scores`` is one run. Writes ``convergence.png``, ``convergence.csv``
-    (every curve point) and ``convergence_summary.csv`` (first generation reaching each threshold, per
-    run and for the mean curve of each label).
+    A curve is one unit of one run (a ``scores.csv`` holds one curve per unit). Generation 0 of the
+    Cholesky CMA-ES is the single initial code, not a population: its "mean" is one sample, and a
+    zero code that happens to score high would put the half-max there. It is left out unless
+    ``include_generation_0``: the profile starts at generation 1 and thresholds are reported as the
+    generation number itself.
+
+    Writes ``convergence.png``, ``convergence.csv`` (every curve point) and ``convergence_summary.csv``
+    (first generation reaching each threshold, per curve and for the mean curve of each label, with
+    what that mean averages: units of one run, or runs).
 
     Args:
         scores: ``scores.csv`` files or run folders.
-        labels: one label (e.g. the model) per file; default the run folder names. Runs with the same
+        labels: one label (e.g. the model) per file; default the run folder names. Curves with the same
             label are averaged into one thick curve.
         unit: only this unit label (default: every unit of every file).
         thresholds: normalised levels to report (default 0.5 and 0.8).
+        include_generation_0: keep generation 0 (the single initial code) in the profile.
         output_dir: folder for the PNG and CSV files.
 
     Returns:
-        the summary rows.
+        the summary rows (printed as a table with the files written).
     """
     thresholds = list(thresholds or [0.5, 0.8])
     if not scores:
         raise ConfigError("give at least one scores.csv or run folder (`scores`)")
     if labels is not None and len(labels) != len(scores):
         raise ConfigError(f"{len(labels)} labels for {len(scores)} score files; give one label per file (`labels`)")
-    runs = []  # (label, run name, unit, normalised curve, mean curve)
+    first = 0 if include_generation_0 else 1
+    curves = []  # (label, run, unit, first generation, normalised curve, mean curve)
     for i, item in enumerate(scores):
         file = _resolve(item, "scores.csv", "scores")
         label = labels[i] if labels else (file.parent.parent.name if file.parent.name == "evolution" else file.parent.name)
@@ -236,46 +274,66 @@ def convergence_profile(
                 raise ConfigError(f"unit {unit!r} is not in {file} (units: {', '.join(units)}); set `unit`")
             units = [unit]
         for u in units:
-            by_gen = sorted((r["generation"], r["mean"]) for r in rows if r["unit"] == u)
+            by_gen = sorted((r["generation"], r["mean"]) for r in rows if r["unit"] == u and r["generation"] >= first)
+            if not by_gen:
+                raise ConfigError(f"unit {u!r} of {file} has no generation >= {first}; evolve longer or set `include_generation_0`")
             mean = torch.tensor([m for _, m in by_gen], dtype=torch.float64)
-            runs.append((label, str(file), u, _normalise(mean), mean))
+            curves.append((label, str(file), u, by_gen[0][0], _normalise(mean), mean))
+
+    def reached(curve: torch.Tensor, start: int, t: float) -> int | None:
+        index = first_generation_reaching(curve, t)
+        return None if index is None else start + index
+
     summary, points = [], []
-    for label, run, u, norm, mean in runs:
-        points += [(label, run, u, g, repr(float(m)), repr(float(v))) for g, (m, v) in enumerate(zip(mean, norm))]
-        summary.append({"label": label, "run": run, "unit": u, **{f"gen_{t:g}": first_generation_reaching(norm, t) for t in thresholds}})
-    groups = list(dict.fromkeys(r[0] for r in runs))
+    for label, run, u, start, norm, mean in curves:
+        points += [(label, run, u, start + g, repr(float(m)), repr(float(v))) for g, (m, v) in enumerate(zip(mean, norm))]
+        summary.append({"label": label, "run": run, "unit": u, **{f"gen_{t:g}": reached(norm, start, t) for t in thresholds}})
+    groups = list(dict.fromkeys(c[0] for c in curves))
     averages = {}
     for label in groups:
-        curves = [r[3] for r in runs if r[0] == label]
-        length = min(len(c) for c in curves)
-        averages[label] = torch.stack([c[:length] for c in curves]).mean(0)
-        summary.append({"label": label, "run": f"mean of {len(curves)} runs", "unit": "", **{f"gen_{t:g}": first_generation_reaching(averages[label], t) for t in thresholds}})
+        members = [c for c in curves if c[0] == label]
+        length = min(len(c[4]) for c in members)
+        start = members[0][3]
+        what = _averaged([(c[1], c[2]) for c in members])
+        averages[label] = (start, torch.stack([c[4][:length] for c in members]).mean(0), what)
+        summary.append({"label": label, "run": f"mean of {what}", "unit": "", **{f"gen_{t:g}": reached(averages[label][1], start, t) for t in thresholds}})
     out = Path(output_dir)
-    _write_csv(out / "convergence.csv", ("label", "run", "unit", "generation", "mean", "normalised"), points)
-    _write_csv(out / "convergence_summary.csv", list(summary[0]), [list(s.values()) for s in summary])
+    files = [
+        _write_csv(out / "convergence.csv", ("label", "run", "unit", "generation", "mean", "normalised"), points),
+        _write_csv(out / "convergence_summary.csv", list(summary[0]), [list(s.values()) for s in summary]),
+    ]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = {label: f"C{i % 10}" for i, label in enumerate(groups)}
-    for label, _, _, norm, _ in runs:
-        ax.plot(norm.numpy(), color=colours[label], alpha=0.25, linewidth=0.8)
-    for label, curve in averages.items():
-        ax.plot(curve.numpy(), color=colours[label], linewidth=2.2, label=label)
+    for label, _, _, start, norm, _ in curves:
+        ax.plot(range(start, start + len(norm)), norm.numpy(), color=colours[label], alpha=0.25, linewidth=0.8)
+    for label, (start, curve, what) in averages.items():
+        ax.plot(range(start, start + len(curve)), curve.numpy(), color=colours[label], linewidth=2.2, label=f"{label} (mean of {what})")
     for t in thresholds:
         ax.axhline(t, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("generation")
-    ax.set_ylabel("normalised mean score")
-    ax.legend()
+    ax.set_xlabel("generation" + ("" if include_generation_0 else " (generation 0, one initial code, left out)"))
+    ax.set_ylabel("population mean score, min-max normalised")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "convergence.png", dpi=120)
     plt.close(fig)
-    return summary
+    files.append(out / "convergence.png")
+    short = [{**s, "run": _short(s["run"])} for s in summary]
+    title = "first generation whose normalised population mean reaches " + ", ".join(f"{t:g}" for t in thresholds)
+    return Report(summary, title=title, files=files, display_rows=short)
 
 
 # --------------------------------------------------------------------- c. nearest images
 def _default_embedding(weights_path: str | None) -> nn.Module:
-    from ..zoo import ZooModel
-
-    return ZooModel("resnet101", pretrained=weights_path is None, weights_path=weights_path)
+    """The zoo's ResNet-101 with ImageNet weights; a missing or unreadable weights file names this
+    command's own keys (``--weights_path``, ``--embedding_model``), not the zoo's config key."""
+    other = "Or give another network as `--embedding_model`"
+    try:
+        return ZooModel("resnet101", pretrained=weights_path is None, weights_path=weights_path)
+    except MissingFileError as err:
+        raise MissingFileError(err.what, err.path, "--weights_path", f"{err.hint.rstrip('.')}. {other}" if err.hint else other, err.offline) from None
+    except ConfigError as err:
+        raise ConfigError(str(err).replace(WEIGHTS_KEY, "--weights_path")) from None
 
 
 def nearest_images(
@@ -286,12 +344,12 @@ def nearest_images(
     n_images: int = 150,
     k: int = 8,
     metric: Literal["euclidean", "cosine"] = "euclidean",
-    embedding_model: nn.Module | None = None,
+    embedding_model: ZooModel | None = None,
     weights_path: str | None = None,
     output_dir: str = "analysis",
     image_size: int = 256,
     batch_size: int = 50,
-) -> list[dict]:
+) -> Report:
     """The natural images nearest to and furthest from a prototype in an embedding (ResNet-101 logits).
 
     Writes ``neighbours_<unit>_<metric>.png`` (row 1: prototype + k nearest, row 2: prototype + k
@@ -305,15 +363,18 @@ def nearest_images(
         n_images: number of natural images.
         k: images per grid row.
         metric: ``euclidean`` distance of the logits (the seed code) or ``cosine`` similarity (its report).
-        embedding_model: network whose outputs are the embedding; default the zoo's ``resnet101``
-            with ImageNet weights (``weights_path`` or the download cache).
-        weights_path: local ResNet-101 weights for the default embedding model.
+        embedding_model: network whose outputs are the embedding (a ``ZooModel`` on the command line,
+            any ``nn.Module`` from Python); default the zoo's ``resnet101`` with ImageNet weights
+            (``weights_path`` or the download cache; offline, one of the two is needed).
+        weights_path: local ResNet-101 weights (e.g. torchvision's ``resnet101-cd907fc2.pth``) for the
+            default embedding model.
         output_dir: folder for the PNG and CSV files.
         image_size: side the natural images are resized / centre-cropped to.
         batch_size: images per forward pass.
 
     Returns:
-        the ranked rows (``rank``, ``source``, ``distance`` or ``similarity``).
+        the ranked rows (``rank``, ``source``, ``distance`` or ``similarity``), printed as a table of
+        the k nearest and k furthest with the files written.
     """
     if metric not in ("euclidean", "cosine"):
         raise ConfigError(f"unknown metric {metric!r}; use 'euclidean' or 'cosine' (`metric`)")
@@ -351,4 +412,6 @@ def nearest_images(
     fig.tight_layout()
     fig.savefig(out / f"{stem}.png", dpi=110)
     plt.close(fig)
-    return ranked
+    nearer = "smaller distance" if metric == "euclidean" else "larger similarity"
+    title = f"{proto['label']}: {len(ranked)} natural images ranked by {metric} ({nearer} = nearer) in the embedding"
+    return Report(ranked, title=title, files=[out / f"{stem}.csv", out / f"{stem}.png"], max_rows=2 * k)

@@ -48,7 +48,7 @@ from ..errors import ConfigError, MissingFileError, NeuroAlignError
 from ..zoo import load_weights, state_dict_of
 from .generators.base import Generator
 from .optimizers.base import EvolutionOptimizer
-from .outputs import EvolutionOutputs
+from .outputs import EvolutionOutputs, enlarge, to_uint8
 from .units import Unit, UnitSet, resolve_auto_units
 
 __all__ = ["EvolutionModule", "EvolutionStopped", "load_checkpoint_weights"]
@@ -498,14 +498,20 @@ class EvolutionModule(LightningModule):
         for codes in self.snapshots[len(self._snapshot_images):]:
             self._snapshot_images.append(self._images(codes))
         snaps = torch.stack(self._snapshot_images) if self.snapshots else best_images[None]
-        _, grid = out.write_montage(snaps)
+        generations = self.snapshot_generations if self.snapshots else [self.generation - 1]
+        _, montage = out.write_montage(snaps, self.labels, generations, self.best_scores.tolist())
         wandb = [lg for lg in self.loggers if isinstance(lg, WandbLogger)]
-        for logger in wandb if snapshot_now and not final else []:  # the last snapshot was logged by its step
-            logger.log_image("evolution/best", images=list(best_images), caption=self.labels, step=self.generation - 1)
+        if wandb and snapshot_now and not final:  # the last snapshot was logged by its step
+            # uint8 pictures (wandb turns float tensors black), one per unit, captioned with unit and score
+            pictures = list(to_uint8(enlarge(best_images)))
+            captions = [f"{label}: best {float(s):.4g} (generation {self.generation - 1})" for label, s in zip(self.labels, self.best_scores)]
+            for logger in wandb:
+                logger.log_image("evolution/best", images=pictures, caption=captions, step=self.generation - 1)
         if final:
             out.write_prototypes([u.to_dict() for u in self.units], self.labels, self.best_codes, best_images, self.best_scores, self.generation)
+            caption = f"rows: units ({', '.join(self.labels)}); columns: generations {generations}"
             for logger in wandb:
-                logger.log_image("evolution/montage", images=[grid], caption=[f"generations {self.snapshot_generations}"])
+                logger.log_image("evolution/montage", images=[montage], caption=[caption])
 
     def _summary_rows(self) -> list[dict[str, Any]]:
         rows = []

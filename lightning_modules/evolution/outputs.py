@@ -5,10 +5,12 @@
 * ``summary.csv`` -- one row per unit: the unit as evolved (``channel: auto`` resolved), whether it
   was chosen by ``auto``, ``status`` (``active`` / ``retired``), best score, generations evolved and,
   for a retired unit, the generation and the reason;
-* ``best/<unit>.png`` -- the best image found so far for each unit;
-* ``montage.png`` -- one row per unit, one column per snapshot of the best image (every k generations
-  and the final one);
-* ``prototypes.pt`` -- ``{"units", "labels", "codes", "images", "scores", "generation"}``.
+* ``best/<unit>.png`` -- the best image found so far for each unit, enlarged (nearest neighbour, by a
+  whole factor) to at least :data:`DISPLAY_SIDE` px so a 32 px prototype can be looked at;
+* ``montage.png`` -- one row per unit (labelled with the unit and its best score), one column per
+  snapshot of the best image (every k generations and the final one, labelled with the generation);
+* ``prototypes.pt`` -- ``{"units", "labels", "codes", "images", "scores", "generation"}`` (images at the
+  generator's native size).
 
 Plain code (no Lightning): the module calls it on rank 0 only.
 """
@@ -16,14 +18,20 @@ Plain code (no Lightning): the module calls it on rank 0 only.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
-__all__ = ["SCORE_COLUMNS", "SUMMARY_COLUMNS", "EvolutionOutputs", "read_scores", "read_summary", "montage_grid"]
+__all__ = [
+    "SCORE_COLUMNS", "SUMMARY_COLUMNS", "DISPLAY_SIDE", "EvolutionOutputs", "read_scores", "read_summary",
+    "montage_grid", "enlarge", "to_uint8",
+]  # fmt: skip
 
 #: column order of ``scores.csv``
 SCORE_COLUMNS = ("generation", "unit", "mean", "max", "best_so_far", "sigma")
@@ -32,6 +40,50 @@ SUMMARY_COLUMNS = (
     "unit", "layer", "channel", "position", "token", "chosen", "status",
     "best_score", "generations", "retired_generation", "reason",
 )  # fmt: skip
+#: smallest side (px) of the saved best images and of the images sent to W&B
+DISPLAY_SIDE = 128
+
+
+def enlarge(images: torch.Tensor, min_side: int = DISPLAY_SIDE) -> torch.Tensor:
+    """``(N, 3, H, W)`` images enlarged by the smallest whole factor that makes both sides >= ``min_side``
+    (nearest neighbour: every pixel becomes a sharp square); images that are large enough are returned as they are."""
+    factor = math.ceil(min_side / min(images.shape[-2:]))
+    if factor <= 1:
+        return images
+    return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``(N, 3, H, W)`` [0,1] images -> ``(N, H, W, 3)`` uint8 (rounded as ``save_image`` does).
+
+    Loggers get these, never float tensors: wandb 0.31 turns a float [0,1] tensor into black.
+    """
+    scaled = images.detach().float().cpu().clamp(0, 1).mul(255).add(0.5).clamp(0, 255)
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _labelled(grid: torch.Tensor, rows: Sequence[str], columns: Sequence[str], n_rows: int, n_columns: int) -> np.ndarray:
+    """The ``(3, H, W)`` grid drawn pixel for pixel with row labels on the left and column labels on top;
+    returns the picture as ``(H', W', 3)`` uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    height, width = grid.shape[-2:]
+    dpi, left, top, bottom = 100, 150, 24, 6  # margins in px
+    fig = Figure(figsize=((width + left + 10) / dpi, (height + top + bottom) / dpi), dpi=dpi)
+    total_w, total_h = width + left + 10, height + top + bottom
+    ax = fig.add_axes((left / total_w, bottom / total_h, width / total_w, height / total_h))
+    ax.imshow(to_uint8(grid[None])[0], interpolation="nearest")
+    tile_h, tile_w = (height - 2) / n_rows, (width - 2) / n_columns  # make_grid: 2 px padding
+    ax.set_yticks([2 + tile_h * (i + 0.5) - 1 for i in range(n_rows)], list(rows), fontsize=8)
+    ax.set_xticks([2 + tile_w * (j + 0.5) - 1 for j in range(n_columns)], list(columns), fontsize=8)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def montage_grid(images: torch.Tensor, n_columns: int, tile: int = 128, min_tile: int = 64) -> torch.Tensor:
@@ -113,30 +165,46 @@ class EvolutionOutputs:
         return path
 
     def write_best(self, labels: Sequence[str], images: torch.Tensor) -> list[Path]:
-        """Save ``best/<label>.png`` for each unit from ``(K, 3, H, W)`` [0,1] images."""
+        """Save ``best/<label>.png`` for each unit from ``(K, 3, H, W)`` [0,1] images, enlarged by
+        :func:`enlarge` to at least :data:`DISPLAY_SIDE` px."""
         folder = self.root / "best"
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
-        for label, image in zip(labels, images):
+        for label, image in zip(labels, enlarge(images.float().clamp(0, 1).cpu())):
             paths.append(folder / f"{label}.png")
-            save_image(image.float().clamp(0, 1).cpu(), paths[-1])
+            save_image(image, paths[-1])
         return paths
 
-    def write_montage(self, snapshots: torch.Tensor) -> tuple[Path, torch.Tensor]:
-        """Save ``montage.png``: rows = units, columns = snapshots.
+    def write_montage(
+        self,
+        snapshots: torch.Tensor,
+        labels: Sequence[str] | None = None,
+        generations: Sequence[int] | None = None,
+        scores: Sequence[float] | None = None,
+    ) -> tuple[Path, np.ndarray]:
+        """Save ``montage.png``: rows = units, columns = snapshots, each row labelled with the unit and
+        its best score and each column with its generation.
 
         Args:
             snapshots: ``(S, K, 3, H, W)`` best images at S snapshot generations.
+            labels: the K unit labels (default ``unit 0`` ...).
+            generations: the S snapshot generations (default ``0 .. S-1``).
+            scores: the K best scores, shown under the unit labels.
 
         Returns:
-            the path and the grid tensor ``(3, H', W')``.
+            the path and the labelled picture as ``(H', W', 3)`` uint8 (what the file holds).
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        n_snap = snapshots.shape[0]
+        n_snap, k = snapshots.shape[:2]
         grid = montage_grid(snapshots.transpose(0, 1).flatten(0, 1), n_columns=n_snap)
+        rows = list(labels) if labels is not None else [f"unit {i}" for i in range(k)]
+        if scores is not None:
+            rows = [f"{row}\nbest {float(s):.4g}" for row, s in zip(rows, scores)]
+        columns = [f"gen {g}" for g in (generations if generations is not None else range(n_snap))]
+        picture = _labelled(grid, rows, columns, k, n_snap)
         path = self.root / "montage.png"
-        save_image(grid, path)
-        return path, grid
+        Image.fromarray(picture).save(path)
+        return path, picture
 
     def write_prototypes(
         self,

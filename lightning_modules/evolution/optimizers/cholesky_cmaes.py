@@ -13,6 +13,13 @@ The whole CMA-ES update lives in this file. The search distribution of each unit
 Generation 0 is the single initial code (zeros by default): ``ask()`` returns it alone and
 ``tell()`` makes it the mean. All state is float32 on the optimiser's device; a population is one
 batched matrix product ``z @ A`` for all units at once.
+
+Compact state. ``A`` and ``A^-1`` start as the identity and change only by the rank-1 updates, so
+:meth:`~CholeskyCMAES.state_dict` stores the operands of each update (four ``(K, N)`` vectors and a
+scale) instead of the two ``N x N`` matrices, and ``load_state_dict`` replays them with the same
+in-place operations: the matrices come back bit for bit. Only a long run stores the matrices (the
+log is dropped past ``N / 8`` updates, a quarter of their size). The draws of a pending ``ask`` are
+not stored either: the RNG state before that ``ask`` is, and the draws are made again on load.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ class CholeskyCMAES(EvolutionOptimizer):
     With ``num_units=K`` every tensor gains a leading unit dimension: ``ask() -> (K, n, dim)``,
     ``tell(codes (K, n, dim), scores (K, n))``; the K states evolve independently (each its own
     mean, sigma, paths, A and A^-1) but are sampled and updated in single batched operations.
-    Memory: two ``dim x dim`` float32 matrices per unit (128 MB per unit at dim 4096).
+    Memory: two ``dim x dim`` float32 matrices per unit (128 MB per unit at dim 4096); its
+    :meth:`state_dict` holds the few rank-1 updates instead (see the module docstring).
 
     Args:
         dim: code length N.
@@ -100,6 +108,10 @@ class CholeskyCMAES(EvolutionOptimizer):
         self._ainv = self._a.clone()
         self._z: Tensor | None = None  # standard-normal draws of the last ask (K, lambda, N)
         self._asked: Tensor | None = None  # codes of the last ask
+        self._ask_rng: Tensor | None = None  # RNG state before the last ask (redraws it on load)
+        #: operands of every rank-1 update of A and A^-1 so far (the compact state), None once
+        #: they outgrow the matrices themselves
+        self._updates: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]] | None = []
         self._last_a_update = 0
         self.seed = draw_seed(seed)
         self._rng = torch.Generator(device=self.device)
@@ -108,6 +120,7 @@ class CholeskyCMAES(EvolutionOptimizer):
 
     # ------------------------------------------------------------------ ask / tell
     def _ask(self) -> Tensor:
+        self._ask_rng = self._rng.get_state()
         if self.generation == 0:
             self._z = None
             self._asked = self._init_code.unsqueeze(1).clone()
@@ -138,7 +151,7 @@ class CholeskyCMAES(EvolutionOptimizer):
         if self.generation - self._last_a_update >= self.a_update_freq:
             self._rank_one_update(active)
             self._last_a_update = self.generation
-        self._z = self._asked = None
+        self._z = self._asked = self._ask_rng = None
 
     def _rank_one_update(self, active: Tensor) -> None:
         """``A <- a A + b v^T pc`` and ``A^-1 <- A^-1 / a - d (A^-1 v^T) v`` with ``v = pc A^-1``, so
@@ -152,9 +165,19 @@ class CholeskyCMAES(EvolutionOptimizer):
         b = torch.where(active, (a / nv) * (s - 1), 0.0)
         d = torch.where(active, (1 - 1 / s) / (a * nv), 0.0)
         ainv_vt = torch.bmm(self._ainv, v.unsqueeze(-1))  # (K, N, 1), from the old A^-1
-        # in place: no N x N temporaries (each would be 64 MB at N = 4096)
-        self._a.mul_(a[:, None, None]).baddbmm_((b[:, None] * v).unsqueeze(-1), self._pc.unsqueeze(1))
-        self._ainv.div_(a[:, None, None]).baddbmm_(ainv_vt * -d[:, None, None], v.unsqueeze(1))
+        update = (a, b[:, None] * v, self._pc, (ainv_vt * -d[:, None, None]).squeeze(-1), v)
+        self._apply_update(*update)
+        if self._updates is not None:
+            self._updates.append(update)
+            if len(self._updates) > self.dim // 8:  # the log would pass a quarter of A and A^-1
+                self._updates = None
+
+    def _apply_update(self, a: Tensor, bv: Tensor, pc: Tensor, ainv_vt_d: Tensor, v: Tensor) -> None:
+        """``A <- a A + (b v)^T pc`` and ``A^-1 <- A^-1 / a + (-d A^-1 v^T) v`` from their operands;
+        in place: no N x N temporaries (each would be 64 MB at N = 4096). Replaying the same operands
+        on the same matrices gives the same bits (each element is one multiply-add, no reduction)."""
+        self._a.mul_(a[:, None, None]).baddbmm_(bv.unsqueeze(-1), pc.unsqueeze(1))
+        self._ainv.div_(a[:, None, None]).baddbmm_(ainv_vt_d.unsqueeze(-1), v.unsqueeze(1))
 
     def _recover_z(self, codes: Tensor) -> Tensor:
         """Standard-normal coordinates of codes that did not come from the last ``ask``."""
@@ -167,14 +190,20 @@ class CholeskyCMAES(EvolutionOptimizer):
     def _mean(self) -> Tensor:
         return self._xmean
 
-    _TENSORS = ("_init_code", "_xmean", "_sig", "_ps", "_pc", "_a", "_ainv")
+    _TENSORS = ("_init_code", "_xmean", "_sig", "_ps", "_pc")
+    _UPDATE_KEYS = ("scale", "bv", "pc", "ainv_vt_d", "v")
 
     def _state_dict(self) -> dict[str, Any]:
-        # copies: A and A^-1 are updated in place later
         state: dict[str, Any] = {name.lstrip("_"): getattr(self, name).detach().to("cpu", copy=True) for name in self._TENSORS}
+        if self._updates is not None:  # the compact form: the operands of every rank-1 update
+            state["a_updates"] = {
+                key: torch.stack([u[i] for u in self._updates]).cpu() if self._updates else torch.zeros(0, self._k, *([self.dim] if i else []))
+                for i, key in enumerate(self._UPDATE_KEYS)
+            }
+        else:  # copies: A and A^-1 are updated in place later
+            state.update(a=self._a.detach().to("cpu", copy=True), ainv=self._ainv.detach().to("cpu", copy=True))
         state.update(
-            z=None if self._z is None else self._z.cpu(),
-            asked=None if self._asked is None else self._asked.cpu(),
+            ask_rng_state=None if self._asked is None or self._ask_rng is None else self._ask_rng.clone(),
             last_a_update=self._last_a_update,
             seed=self.seed,
             rng_state=self._rng.get_state(),
@@ -185,11 +214,28 @@ class CholeskyCMAES(EvolutionOptimizer):
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         for name in self._TENSORS:
             setattr(self, name, state[name.lstrip("_")].to(self.device, torch.float32, copy=True))
-        self._z = None if state["z"] is None else state["z"].to(self.device)
-        self._asked = None if state["asked"] is None else state["asked"].to(self.device)
+        if "a_updates" in state:
+            logged = [state["a_updates"][key].to(self.device, torch.float32) for key in self._UPDATE_KEYS]
+            self._updates = [tuple(t[i] for t in logged) for i in range(len(logged[0]))]
+            self._a = torch.eye(self.dim, device=self.device).expand(self._k, self.dim, self.dim).clone()
+            self._ainv = self._a.clone()
+            for update in self._updates:
+                self._apply_update(*update)
+        else:  # the matrices themselves (a long run, or a checkpoint of an earlier release)
+            self._a = state["a"].to(self.device, torch.float32, copy=True)
+            self._ainv = state["ainv"].to(self.device, torch.float32, copy=True)
+            self._updates = None
+        self._z = self._asked = self._ask_rng = None
         self._last_a_update = int(state["last_a_update"])
         self.seed = int(state["seed"])
-        if state["rng_device"] == self._rng.device.type:
+        same_device = state["rng_device"] == self._rng.device.type
+        if same_device and state.get("ask_rng_state") is not None:  # interrupted between ask and tell
+            self._rng.set_state(state["ask_rng_state"])
+            self._ask()  # the same draws again; leaves the RNG where it was saved
+        elif same_device:
+            if state.get("asked") is not None:  # earlier releases stored the pending draws
+                self._z = None if state["z"] is None else state["z"].to(self.device)
+                self._asked = state["asked"].to(self.device)
             self._rng.set_state(state["rng_state"])
         else:  # a CPU state cannot drive a CUDA generator: continue from a derived seed
             cpu = torch.Generator().set_state(state["rng_state"]) if state["rng_device"] == "cpu" else None
@@ -197,8 +243,10 @@ class CholeskyCMAES(EvolutionOptimizer):
             self._rng.manual_seed(seed)
 
     def _to(self, device: torch.device) -> None:
-        for name in self._TENSORS:
+        for name in (*self._TENSORS, "_a", "_ainv"):
             setattr(self, name, getattr(self, name).to(device))
+        if self._updates:
+            self._updates = [tuple(t.to(device) for t in u) for u in self._updates]
         self.weights = self.weights.to(device)
         if self._z is not None:
             self._z = self._z.to(device)
@@ -208,3 +256,4 @@ class CholeskyCMAES(EvolutionOptimizer):
             seed = int(torch.randint(0, 2**62, (1,), generator=self._rng, device=self._rng.device).item())
             self._rng = torch.Generator(device=device)
             self._rng.manual_seed(seed)
+            self._ask_rng = None  # a state of the old generator
