@@ -26,7 +26,6 @@ model and the right subclass. A module built in Python keeps no model in its hyp
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -40,6 +39,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .attacks import as_fraction, check_budget, fgsm_rs_step, pgd
 from .errors import ConfigError
+from .hparams import save_plain_hyperparameters
 from .schedules import WarmupHalvingLR
 
 __all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "check_num_classes", "describe_mismatch"]
@@ -178,12 +178,9 @@ class RobustFinetuneModule(LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        with warnings.catch_warnings():  # the model module is dropped just below when it is an object
-            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
-            self.save_hyperparameters()
         # Under LightningCLI the hparams are the config (model/optimizer as class_path dicts) and
         # rebuild everything on load_from_checkpoint; objects passed from Python are not stored.
-        self.remove_ignored_hparams([k for k in ("model", "optimizer", "scheduler") if not _serialisable(self.hparams.get(k))])
+        save_plain_hyperparameters(self, ("model", "optimizer", "scheduler"))
 
         self.channels_last = channels_last
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
@@ -359,17 +356,6 @@ class RobustFinetuneModule(LightningModule):
             return super().load_state_dict(state_dict, strict=strict, assign=assign)
         except RuntimeError as err:
             raise ConfigError(describe_mismatch(self.state_dict(), state_dict, self.model)) from err
-
-
-def _serialisable(value: Any) -> bool:
-    """Whether a hyper-parameter value is plain config data (not a module / callable object)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return True
-    if isinstance(value, Mapping):
-        return all(_serialisable(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_serialisable(v) for v in value)
-    return False
 
 
 def describe_mismatch(

@@ -187,6 +187,21 @@ def test_evolution_resume_refuses_changed_units(tmp_path, capsys):
     assert len(err) == 1 and "model.init_args.units: config [" in err[0] and "model.init_args.seed: config 3, checkpoint 0" in err[0]
 
 
+def test_evolution_resume_refuses_a_changed_generator_optimizer_or_target_model(tmp_path, capsys):
+    config = _evolution_config(tmp_path, {"save_last": True})
+    assert main(["fit", "-c", str(config)]) == 0
+    changes = {
+        "model.init_args.generator.init_args.image_size": ["--model.init_args.generator.init_args.image_size", "6"],
+        "model.init_args.optimizer": ["--model.init_args.optimizer", "{class_path: lightning_modules.evolution.CholeskyCMAES, init_args: {init_sigma: 0.5}}"],
+        "model.init_args.model.init_args.num_classes": ["--model.init_args.model.init_args.num_classes", "3"],
+    }
+    for key, args in changes.items():
+        capsys.readouterr()
+        assert main(["fit", "-c", str(config), *args, "--ckpt_path", "last"]) == 2, key
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and key in err[0], (key, err)
+
+
 # ------------------------------------------------------------------------- interruptions
 def test_sigint_mid_epoch_prints_the_resume_command_and_it_works(tmp_path, monkeypatch, capsys):
     from lightning_modules.robust_finetune import RobustFinetuneModule

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..checkpoints import describe_checkpoint, read_checkpoint, resolve_checkpoint
 from ..errors import ConfigError, MissingFileError, NeuroAlignError
+from ..hparams import save_plain_hyperparameters
 from ..zoo import load_weights, state_dict_of
 from .generators.base import Generator
 from .optimizers.base import EvolutionOptimizer
@@ -194,7 +195,9 @@ class EvolutionModule(LightningModule):
         super().__init__()
         units = [Unit(**u) if isinstance(u, dict) else u for u in units]
         # plain data only in the checkpoint (torch.load(weights_only=True) must read it)
-        self.save_hyperparameters(ignore=["model", "generator", "optimizer", "units"], logger=False)
+        # under LightningCLI the target model, generator and optimiser are recorded as their config, so a
+        # resume that changes them is refused (lightning_modules.resume); objects from Python are dropped
+        save_plain_hyperparameters(self, ("model", "generator", "optimizer", "units"), logger=False)
         self.hparams["units"] = [u.to_dict() for u in units]
         if dead_patience < 1:
             raise ConfigError(f"dead_patience must be >= 1, got {dead_patience} (set `model.init_args.dead_patience`)")
