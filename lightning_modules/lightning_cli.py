@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,6 +27,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from .checkpoints import describe_checkpoint, newest_checkpoint, read_checkpoint, resolve_checkpoint
 from .errors import ConfigError, MissingFileError
+from .output_paths import output_dir
 from .resume import resume_command, resume_differences, run_folders
 from .wandb_run import WandbConfigCallback, name_wandb_loggers
 
@@ -235,7 +235,7 @@ class NeuroAlignCLI(LightningCLI):
                 places.append((callback.dirpath, "dirpath of the ModelCheckpoint in trainer.callbacks"))
         for folder, key in places:
             if "://" not in str(folder):
-                _require_writable(Path(folder), key)
+                output_dir(Path(folder), key)
 
     def after_fit(self) -> None:
         self._report_outputs(checkpoints=True)
@@ -282,15 +282,6 @@ def _batch_limits_try_int_first(parser: LightningArgumentParser) -> None:
         action = parser._option_string_actions.get(f"--trainer.{key}")  # jsonargparse's ActionTypeHint
         if action is not None and hasattr(action, "_typehint"):
             action._typehint = int | float | None
-
-
-def _require_writable(folder: Path, key: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise ConfigError(f"cannot write to {folder} ({err.strerror or type(err).__name__}); set `{key}` to a writable folder") from None
 
 
 def _has_omegaconf() -> bool:

@@ -9,7 +9,7 @@ that names the path and the config key (or command-line option) that chooses it.
 from __future__ import annotations
 
 import contextlib
-import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,10 +34,10 @@ def output_dir(path: str | Path, config_key: str) -> Path:
     folder = Path(path).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions, read-only mounts, full disks
+            pass
     except OSError as err:
         raise unwritable(folder, config_key, err) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {folder} (permission denied); set `{config_key}` to a writable folder")
     return folder
 
 

@@ -187,6 +187,11 @@ def test_commands_run_from_the_cli(tmp_path, capsys):
     assert "mean of 1 unit of 1 run" in printed and f"{tmp_path.name}/run " in printed  # the run folder, not the csv path
     assert f"wrote {tmp_path / 'cli' / 'convergence_summary.csv'}" in printed
     assert main(["analyze-convergence", "--scores", f"[{tmp_path / 'absent'}]"]) == 2  # one-line user error
+    (tmp_path / "afile").write_text("a file, not a folder")
+    capsys.readouterr()
+    assert main(["analyze-convergence", "--scores", f"[{scores}]", "--output_dir", str(tmp_path / "afile" / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"neuroalign: error: cannot write {tmp_path / 'afile'}") and "`--output_dir`" in err[0]
 
 
 def test_neighbours_command_prints_the_nearest_and_furthest_and_the_files(tmp_path, capsys):

@@ -29,6 +29,7 @@ from lightning.pytorch import LightningDataModule
 from torch import nn
 
 from ..errors import ConfigError, MissingFileError
+from ..output_paths import output_dir as output_dir_checked
 from ..report import Report
 from ..zoo import WEIGHTS_KEY, ZooModel
 from .images import load_natural_images
@@ -82,7 +83,6 @@ def _batched(fn, images: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -180,7 +180,7 @@ def score_distribution(
     summary["increase_over_max_pct"] = _percent(summary["prototype_max"], summary["natural_max"], "natural max")
     # scale-free and valid for any sign: the prototype max in natural standard deviations above the mean
     summary["prototype_z"] = (summary["prototype_max"] - summary["natural_mean"]) / max(float(nat.std()), 1e-12)
-    out = Path(output_dir)
+    out = output_dir_checked(output_dir, "--output_dir")
     rows = [("natural", n, repr(float(s))) for n, s in zip(names, nat.tolist())]
     rows += [("prototype", str(p), repr(float(s))) for p, s in zip(prototypes, proto_scores.tolist())]
     _write_csv(out / f"distribution_{label}.csv", ("kind", "source", "score"), rows)
@@ -297,7 +297,7 @@ def convergence_profile(
         what = _averaged([(c[1], c[2]) for c in members])
         averages[label] = (start, torch.stack([c[4][:length] for c in members]).mean(0), what)
         summary.append({"label": label, "run": f"mean of {what}", "unit": "", **{f"gen_{t:g}": reached(averages[label][1], start, t) for t in thresholds}})
-    out = Path(output_dir)
+    out = output_dir_checked(output_dir, "--output_dir")
     files = [
         _write_csv(out / "convergence.csv", ("label", "run", "unit", "generation", "mean", "normalised"), points),
         _write_csv(out / "convergence_summary.csv", list(summary[0]), [list(s.values()) for s in summary]),
@@ -395,7 +395,7 @@ def nearest_images(
         order = value.argsort(descending=True)  # large = near
     column = "distance" if metric == "euclidean" else "similarity"
     ranked = [{"rank": r, "source": names[i], column: float(value[i])} for r, i in enumerate(order.tolist())]
-    out = Path(output_dir)
+    out = output_dir_checked(output_dir, "--output_dir")
     stem = f"neighbours_{proto['label']}_{metric}"
     _write_csv(out / f"{stem}.csv", ("rank", "source", column), [(d["rank"], d["source"], repr(d[column])) for d in ranked])
     plt = _pyplot()
