@@ -87,7 +87,7 @@ def test_quickstart_evolution_works_on_weights_trained_with_another_seed(tmp_pat
     another seed (a small override of the README config), then evolve with the README's evolution config."""
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)
-    small = ["--seed_everything", "1", "--trainer.max_epochs", "1", "--data.init_args.num_train", "1024", "--data.init_args.num_val", "128"]
+    small = ["--seed_everything", "1", "--trainer.max_epochs", "1", "--data.init_args.num_train", "512", "--data.init_args.num_val", "128"]
     assert main(["fit", "-c", "configs/quickstart.yaml", *small, "--model.init_args.val_robust_samples", "64"]) == 0
     assert main(["fit", "-c", "configs/evolution/quickstart.yaml", "--model.init_args.n_generations", "15"]) == 0
     _check_evolution(tmp_path / "runs" / "evolution" / "quickstart" / "version_0" / "evolution", 15)
