@@ -8,6 +8,7 @@ in Python receives objects instead; those are dropped, so checkpoints stay reada
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,7 +39,5 @@ def save_plain_hyperparameters(module: LightningModule, objects: Sequence[str], 
 
 
 def _caller_frame():
-    import inspect
-
     frame = inspect.currentframe()
     return frame.f_back.f_back if frame is not None and frame.f_back is not None else None
