@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from callbacks.benchmark import ScoringContext, StimulusSet
-from callbacks.features import extract_features, image_batches, model_input_hw, preserved_state
+from callbacks.brainscore.types import ScoringContext, StimulusSet
+from callbacks.brainscore.features import extract_features, image_batches, model_input_hw, preserved_state
 
 
 def _stimuli(folder: Path, n: int) -> StimulusSet:

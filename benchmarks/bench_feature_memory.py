@@ -28,8 +28,8 @@ def _peak_rss_for(n: int, batch_size: int, queue) -> None:
     import torch
     from PIL import Image
 
-    from callbacks.benchmark import ScoringContext, StimulusSet
-    from callbacks.features import extract_features
+    from callbacks.brainscore.types import ScoringContext, StimulusSet
+    from callbacks.brainscore.features import extract_features
     from lightning_modules import build_model
 
     torch.set_num_threads(2)

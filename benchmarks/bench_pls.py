@@ -2,11 +2,11 @@
 
 One 3200 stimuli x 2000 features -> 168 neuroids problem (the size of MajajHong2015 IT on a
 2000-feature layer), 64 object categories for the stratified splits. Both sides use the same 10
-stratified 90/10 splits (``callbacks.metrics.splits.brainscore_splits`` builds them with the same
+stratified 90/10 splits (``callbacks.brainscore.metrics.splits.brainscore_splits`` builds them with the same
 sklearn splitter and seed as brainscore-vision), 25 components, Pearson r per neuroid on held-out
 stimuli, median over neuroids, mean over splits:
 
-* ours: :func:`callbacks.metrics.pls.pls_cv_correlations` (all splits batched, float64, torch);
+* ours: :func:`callbacks.brainscore.metrics.pls.pls_cv_correlations` (all splits batched, float64, torch);
 * brainscore-vision: ``load_metric('pls', crossvalidation_kwargs=dict(stratification_coord='object_name'))``
   on ``NeuroidAssembly`` objects built from the same arrays (sklearn ``PLSRegression`` per split).
 
@@ -46,8 +46,8 @@ def make_problem(n: int, p: int, q: int, categories: int = 64, seed: int = 0):
 
 def ours(X: np.ndarray, Y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, float]:
     """Per-split median r and seconds, the project's way."""
-    from callbacks.metrics.pls import pls_cv_correlations
-    from callbacks.metrics.splits import brainscore_splits
+    from callbacks.brainscore.metrics.pls import pls_cv_correlations
+    from callbacks.brainscore.metrics.splits import brainscore_splits
 
     start = time.perf_counter()
     splits = brainscore_splits(len(X), stratify=labels)
@@ -58,7 +58,7 @@ def ours(X: np.ndarray, Y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, f
 
 def brainscore(X: np.ndarray, Y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, float]:
     """Per-split median r and seconds, brainscore-vision's ``pls`` metric."""
-    from callbacks.brainscore_vision import import_brainscore_vision
+    from callbacks.brainscore.benchmarks.brainscore_vision import import_brainscore_vision
 
     brainscore_vision = import_brainscore_vision()
     from brainscore_core.supported_data_standards.brainio.assemblies import NeuroidAssembly

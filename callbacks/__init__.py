@@ -1,41 +1,24 @@
-"""Brain-Score for neuroalign: the :class:`BrainScoreCallback` and the scoring engine it calls.
+"""neuroalign's Callbacks, and the Brain-Score room they call (:mod:`callbacks.brainscore`).
 
-``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark``. Imports are lazy
-so that ``import callbacks`` stays cheap (brainscore-vision is only imported for its benchmarks).
+``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark``. Members are
+imported on first use, so ``import callbacks`` stays cheap (brainscore-vision is imported only for
+its benchmarks).
 """
 
-from __future__ import annotations
+from neuroalign.core.lazy import lazy_exports
 
-import importlib
-
-__all__ = [
-    "BrainScoreCallback",
-    "score_model",
-    "make_synthetic_benchmark",
-    "layer_sweep",
-    "write_layer_sweep",
-    "load_benchmark",
-    "LocalBenchmark",
-    "Benchmark",
-    "FeatureBenchmark",
-    "RegionScore",
-]
-
-_WHERE = {
+_EXPORTS = {
     "BrainScoreCallback": "callbacks.brainscore_callback",
-    "score_model": "callbacks.scoring",
-    "load_benchmark": "callbacks.scoring",
-    "make_synthetic_benchmark": "callbacks.synthetic",
-    "layer_sweep": "callbacks.layer_sweep",
-    "write_layer_sweep": "callbacks.layer_sweep",
-    "LocalBenchmark": "callbacks.local_benchmark",
-    "Benchmark": "callbacks.benchmark",
-    "FeatureBenchmark": "callbacks.benchmark",
-    "RegionScore": "callbacks.benchmark",
+    "NeuroAlignProgressBar": "callbacks.progress",
+    "score_model": "callbacks.brainscore.engine",
+    "load_benchmark": "callbacks.brainscore.engine",
+    "make_synthetic_benchmark": "callbacks.brainscore.benchmarks.synthetic",
+    "layer_sweep": "callbacks.brainscore.commands.layer_sweep",
+    "write_layer_sweep": "callbacks.brainscore.commands.layer_sweep",
+    "LocalBenchmark": "callbacks.brainscore.benchmarks.local",
+    "Benchmark": "callbacks.brainscore.types",
+    "FeatureBenchmark": "callbacks.brainscore.types",
+    "RegionScore": "callbacks.brainscore.types",
 }
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'callbacks' has no attribute {name!r}")
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,7 @@ Every ``every_n_epochs`` validation epochs (never in the sanity check, only on r
 LightningModule's network (attribute ``model_attr``, default ``model``; the module itself when it
 has no such attribute) and
 
-* logs ``brainscore/<key>`` for every key of :func:`callbacks.scoring.summarize_scores`
+* logs ``brainscore/<key>`` for every key of :func:`callbacks.brainscore.engine.summarize_scores`
   (``V1`` .. ``IT``, ``behavior``, ``<region>_raw``, ``<region>_ceiling``, ``average``,
   ``rho_hierarchy``) through ``pl_module.log``, i.e. every logger of the Trainer;
 * writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark details, failures);
@@ -55,11 +55,11 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
-from lightning_modules.errors import ConfigError, NeuroAlignError
+from neuroalign.core.errors import ConfigError, NeuroAlignError
 
-from .benchmark import BEHAVIOR, CEILING_FORMULAS, REGIONS, Benchmark, ScoringContext, check_region
-from .features import DEFAULT_MAX_FEATURES
-from .scoring import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
+from callbacks.brainscore.types import BEHAVIOR, CEILING_FORMULAS, REGIONS, Benchmark, ScoringContext, check_region
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.engine import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
 
 __all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
 
@@ -177,7 +177,7 @@ class BrainScoreCallback(Callback):
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
-        from .brainscore_vision import check_public_data
+        from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
 
         check_public_data(benchmarks)
         return benchmarks

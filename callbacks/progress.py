@@ -20,7 +20,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from lightning_modules.progress import is_terminal
+from neuroalign.core.progress import is_terminal
 
 __all__ = ["NeuroAlignProgressBar"]
 

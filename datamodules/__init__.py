@@ -6,12 +6,12 @@ RGB tensors (no normalisation: models normalise inside) and exposes ``num_classe
 and ``imagenet_indices`` for LightningCLI links.
 """
 
-from .base import VisionDataModule
-from .cifar10 import CIFAR10DataModule
-from .imagenet import ImageNetDataModule
-from .imagenette import IMAGENETTE_CLASSES, ImagenetteDataModule
-from .procedural import SHAPE_CLASSES, ShapesDataModule
-from .transforms import HardRotation, build_train_transform, build_val_transform
+from datamodules.base import VisionDataModule
+from datamodules.cifar10 import CIFAR10DataModule
+from datamodules.imagenet import ImageNetDataModule
+from datamodules.imagenette import IMAGENETTE_CLASSES, ImagenetteDataModule
+from datamodules.procedural import SHAPE_CLASSES, ShapesDataModule
+from datamodules.transforms import HardRotation, build_train_transform, build_val_transform
 
 __all__ = [
     "VisionDataModule",

@@ -14,10 +14,10 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
-from .image_folder import subset_indices
-from .transforms import build_train_transform, build_val_transform
+from datamodules.image_folder import subset_indices
+from datamodules.transforms import build_train_transform, build_val_transform
 
 __all__ = ["VisionDataModule", "DEFAULT_NUM_WORKERS"]
 

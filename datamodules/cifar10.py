@@ -16,12 +16,12 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
-from .base import VisionDataModule
-from .download import local_or_download
-from .image_folder import DATA_DIR_KEY
-from .transforms import build_crop_flip_transform, build_resize_transform
+from datamodules.base import VisionDataModule
+from datamodules.download import local_or_download
+from datamodules.image_folder import DATA_DIR_KEY
+from datamodules.transforms import build_crop_flip_transform, build_resize_transform
 
 __all__ = ["CIFAR10DataModule", "ArrayImageDataset", "read_cifar_batches", "CIFAR_FOLDER"]
 

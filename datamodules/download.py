@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from lightning_modules.errors import MissingFileError
-from lightning_modules.offline import require_download
+from neuroalign.core.errors import MissingFileError
+from neuroalign.core.offline import require_download
 
-from .image_folder import DATA_DIR_KEY
+from datamodules.image_folder import DATA_DIR_KEY
 
 __all__ = ["local_or_download"]
 

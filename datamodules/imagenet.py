@@ -13,10 +13,10 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from lightning_modules.errors import MissingFileError
+from neuroalign.core.errors import MissingFileError
 
-from .base import VisionDataModule
-from .image_folder import DATA_DIR_KEY, ImageFolderDataset, check_same_classes, find_classes
+from datamodules.base import VisionDataModule
+from datamodules.image_folder import DATA_DIR_KEY, ImageFolderDataset, check_same_classes, find_classes
 
 __all__ = ["ImageNetDataModule", "imagenet_wnids"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
-from .download import local_or_download
-from .image_folder import find_classes
-from .imagenet import ImageNetDataModule
+from datamodules.download import local_or_download
+from datamodules.image_folder import find_classes
+from datamodules.imagenet import ImageNetDataModule
 
 __all__ = ["ImagenetteDataModule", "IMAGENETTE_CLASSES", "IMAGENETTE_SIZES"]
 

@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
-from .base import VisionDataModule
-from .transforms import build_crop_flip_transform, build_resize_transform
+from datamodules.base import VisionDataModule
+from datamodules.transforms import build_crop_flip_transform, build_resize_transform
 
 __all__ = ["SHAPE_CLASSES", "ShapesDataset", "ShapesDataModule", "render_shapes", "sample_shape_params"]
 

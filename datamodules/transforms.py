@@ -18,7 +18,7 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
 __all__ = [
     "HardRotation",

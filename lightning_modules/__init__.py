@@ -1,31 +1,21 @@
-"""neuroalign LightningModules and the plain components they use (model zoo, layers, attacks, ...)."""
+"""neuroalign's LightningModules and the plain components they use.
 
-from .errors import ConfigError, MissingFileError, NeuroAlignError
-from .layers import LayerCapture, get_layer, list_layers, resolve_layers
-from .robust_finetune import RobustFinetuneModule
-from .zoo import ZooModel, available_models, build_model
+Rooms (``docs/ARCHITECTURE.md``): :mod:`lightning_modules.zoo` (the model registry),
+:mod:`lightning_modules.robust` (attacks, schedules and :class:`RobustFinetuneModule`) and
+:mod:`lightning_modules.evolution` (generators, CMA-ES, the ``evolve`` loop and :class:`EvolutionModule`).
+``from lightning_modules import RobustFinetuneModule, EvolutionModule, build_model``; members are
+imported on first use, so importing a component does not import the Lightning systems.
+"""
 
+from neuroalign.core.lazy import lazy_exports
 
-def __getattr__(name: str):
-    # EvolutionModule lives in a sub-package; import it on first use to keep `import lightning_modules` light
-    if name == "EvolutionModule":
-        from .evolution import EvolutionModule
-
-        return EvolutionModule
-    raise AttributeError(f"module 'lightning_modules' has no attribute {name!r}")
-
-
-__all__ = [
-    "ConfigError",
-    "MissingFileError",
-    "NeuroAlignError",
-    "LayerCapture",
-    "get_layer",
-    "list_layers",
-    "resolve_layers",
-    "RobustFinetuneModule",
-    "EvolutionModule",
-    "ZooModel",
-    "available_models",
-    "build_model",
-]
+_EXPORTS = {
+    "RobustFinetuneModule": "lightning_modules.robust.module",
+    "EvolutionModule": "lightning_modules.evolution.module",
+    "ZooModel": "lightning_modules.zoo",
+    "available_models": "lightning_modules.zoo",
+    "build_model": "lightning_modules.zoo",
+    "model_from_checkpoint": "lightning_modules.zoo",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

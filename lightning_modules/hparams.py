@@ -2,7 +2,7 @@
 
 Under LightningCLI a module's hyper-parameters are its config (networks, generators and optimisers as
 ``class_path`` / ``init_args`` dicts), so a checkpoint records what built the run and
-``NeuroAlignCLI`` can refuse a resume that changes it (:mod:`lightning_modules.resume`). A module built
+``NeuroAlignCLI`` can refuse a resume that changes it (:mod:`neuroalign.resume`). A module built
 in Python receives objects instead; those are dropped, so checkpoints stay readable weights-only.
 """
 

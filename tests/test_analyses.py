@@ -12,8 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.utils import save_image
 
-from lightning_modules.cli import main
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.cli import main
+from neuroalign.core.errors import ConfigError, MissingFileError
 from lightning_modules.evolution.analyses import convergence_profile, nearest_images, score_distribution
 from lightning_modules.evolution.images import load_image_folder, load_natural_images
 from lightning_modules.evolution.outputs import EvolutionOutputs
@@ -195,7 +195,7 @@ def test_commands_run_from_the_cli(tmp_path, capsys):
 
 
 def test_neighbours_command_prints_the_nearest_and_furthest_and_the_files(tmp_path, capsys):
-    from lightning_modules.report import Report
+    from neuroalign.core.report import Report
 
     folder = _folder(tmp_path, n=7)
     natural, _ = load_image_folder(folder, size=16)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_modules.attack_figure import attack_figure, load_images, targeted_attack
-from lightning_modules.errors import ConfigError, MissingFileError
-from lightning_modules.robust_finetune import RobustFinetuneModule
+from lightning_modules.robust.attack_figure import attack_figure, load_images, targeted_attack
+from neuroalign.core.errors import ConfigError, MissingFileError
+from lightning_modules.robust.module import RobustFinetuneModule
 from lightning_modules.zoo import ZooModel
 
 TINY_VIT = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2, "mlp_dim": 16}
@@ -78,7 +78,7 @@ def test_attack_figure_errors_are_one_line(tmp_path, image_files):
 
 @pytest.mark.parametrize("damage", ["truncated", "not-an-image"])
 def test_corrupt_image_is_one_line_naming_the_file(tmp_path, capsys, image_files, damage):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     bad = tmp_path / "bad.png"
     data = open(image_files[0], "rb").read()
@@ -93,7 +93,7 @@ def test_corrupt_image_is_one_line_naming_the_file(tmp_path, capsys, image_files
 
 
 def test_unwritable_output_is_one_line(tmp_path, capsys, image_files):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     (tmp_path / "afile").write_text("not a folder")
     args = ["attack-figure", "--images", f"[{image_files[0]}]", "--model", "cifar_vit", "--pretrained", "false",

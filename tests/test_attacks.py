@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.attacks import as_fraction, fgsm_rs, fgsm_rs_step, pgd
-from lightning_modules.errors import ConfigError
+from lightning_modules.robust.attacks import as_fraction, fgsm_rs, fgsm_rs_step, pgd
+from neuroalign.core.errors import ConfigError
 
 SHAPE = (3, 4, 4)
 DIM = 3 * 4 * 4

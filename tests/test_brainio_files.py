@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callbacks.brainio_files import (
+from callbacks.brainscore.commands.brainio_files import (
     BRAINIO_FILES,
     PUBLIC_BENCHMARKS,
     brainio_files_command,
@@ -16,7 +16,7 @@ from callbacks.brainio_files import (
     files_for,
     missing_brainio_files,
 )
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 
 class _Recorded(Exception):
@@ -25,7 +25,7 @@ class _Recorded(Exception):
 
 def test_table_matches_installed_brainscore_vision(monkeypatch):
     """Record what brainscore-vision itself would fetch for each public dataset and compare with the table."""
-    from callbacks.brainscore_vision import import_brainscore_vision
+    from callbacks.brainscore.benchmarks.brainscore_vision import import_brainscore_vision
 
     brainscore_vision = import_brainscore_vision()
     from brainscore_core.supported_data_standards.brainio import s3

@@ -12,8 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from callbacks import BrainScoreCallback
-from callbacks.synthetic import make_synthetic_benchmark, reference_network
-from lightning_modules.errors import ConfigError
+from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, reference_network
+from neuroalign.core.errors import ConfigError
 
 KEYS = [
     *(f"{r}{s}" for r in ("V1", "V2", "V4", "IT", "behavior") for s in ("", "_raw", "_ceiling")),
@@ -163,7 +163,7 @@ def test_bad_layer_benchmark_or_region_stops_before_any_training(tmp_path, tiny_
 def test_wrong_layer_through_the_cli_is_one_line_before_training(tmp_path, tiny_bench, capsys):
     import yaml
 
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     tiny = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
     bs = {"class_path": "callbacks.BrainScoreCallback", "init_args": {"benchmarks": [f"synthetic:{tiny_bench}#V4"], "region_layer_map": {"V4": "blocks.1"}}}

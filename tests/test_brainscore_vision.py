@@ -17,15 +17,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from callbacks.benchmark import ScoringContext
-from callbacks.brainio_files import files_for
-from callbacks.brainscore_vision import (
+from callbacks.brainscore.types import ScoringContext
+from callbacks.brainscore.commands.brainio_files import files_for
+from callbacks.brainscore.benchmarks.brainscore_vision import (
     BrainScoreVisionBenchmark,
     make_model_commitment,
     preprocess_unit_range,
     reference_neural_benchmark,
 )
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 
 class _Recorder(nn.Module):
@@ -96,8 +96,8 @@ def test_offline_missing_public_data_fails_fast_listing_files(tmp_path, monkeypa
 
 def test_offline_through_score_model_and_all_at_once(tmp_path, monkeypatch):
     from callbacks import score_model
-    from callbacks.brainscore_vision import check_public_data
-    from callbacks.scoring import load_benchmarks
+    from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
+    from callbacks.brainscore.engine import load_benchmarks
 
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from callbacks.metrics.ceiling import ceil_score, internal_consistency, spearman_brown
-from lightning_modules.errors import ConfigError
+from callbacks.brainscore.metrics.ceiling import ceil_score, internal_consistency, spearman_brown
+from neuroalign.core.errors import ConfigError
 
 
 def _responses(noise, reps=6, n=80, q=10, seed=0):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 from lightning_modules.evolution import CholeskyCMAES, PixelGenerator, PyCMA
 
 

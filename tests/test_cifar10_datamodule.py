@@ -11,7 +11,7 @@ import torch
 from torchvision import transforms as T
 
 from datamodules import CIFAR10DataModule, HardRotation
-from lightning_modules.errors import MissingFileError
+from neuroalign.core.errors import MissingFileError
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

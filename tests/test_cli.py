@@ -12,8 +12,8 @@ import torch
 import yaml
 from lightning.pytorch import LightningModule
 
-from lightning_modules.cli import COMMANDS, main
-from lightning_modules.lightning_cli import model_input_side
+from neuroalign.cli import COMMANDS, main
+from neuroalign.lightning_cli import model_input_side
 
 TINY = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
 
@@ -81,7 +81,7 @@ def test_fit_links_input_size_and_checkpoint_rebuilds_subclass(tmp_path):
     }
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(config))
-    from lightning_modules.lightning_cli import NeuroAlignCLI
+    from neuroalign.lightning_cli import NeuroAlignCLI
 
     cli = NeuroAlignCLI(args=["-c", str(path)], run=False)
     assert cli.datamodule.input_size == 16  # linked from the model at instantiation
@@ -128,7 +128,7 @@ def test_interrupted_fit_resumes_from_last_checkpoint(tmp_path):
                 "model": {"class_path": "lightning_modules.ZooModel", "init_args": TINY},
                 "adversarial": True,
                 "val_pgd_steps": 1,
-                "scheduler": {"class_path": "lightning_modules.schedules.WarmupHalvingLR", "init_args": {}},
+                "scheduler": {"class_path": "lightning_modules.robust.schedules.WarmupHalvingLR", "init_args": {}},
             },
         },
         "data": {"class_path": "datamodules.ShapesDataModule", "init_args": {"data_dir": None, "num_classes": 4, "num_train": 32, "num_val": 8, "batch_size": 8, "num_workers": 0}},
@@ -234,7 +234,7 @@ def test_unwritable_log_folder_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(("where", "value", "batches"), [("cli", "1", 1), ("yaml", 1, 1), ("cli", "3", 3), ("cli", "0.5", 2), ("yaml", 1.0, 4)])
 def test_integer_batch_limits_mean_batches(tmp_path, where, value, batches):
-    from lightning_modules.lightning_cli import NeuroAlignCLI
+    from neuroalign.lightning_cli import NeuroAlignCLI
 
     extra = {"limit_train_batches": value, "limit_val_batches": 1} if where == "yaml" else {}
     config = _tiny_fit_config(tmp_path, enable_checkpointing=False, **extra)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from callbacks.commands import load_model
-from callbacks.synthetic import make_synthetic_benchmark
-from lightning_modules.cli import main
+from callbacks.brainscore.commands.score import load_model
+from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark
+from neuroalign.cli import main
 from lightning_modules.zoo import ZooModel
 
 

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch import nn
 from torchvision.utils import save_image
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 from lightning_modules.evolution.generators.pixels import PixelGenerator
 from lightning_modules.evolution.images import load_image_folder
 from lightning_modules.evolution.module import EvolutionModule, EvolutionStopped
@@ -275,7 +275,7 @@ def test_optimizer_factory_and_wandb_media(tmp_path, monkeypatch):
 
 
 def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
     from lightning_modules.zoo import ZooModel
 
     trained = ZooModel("resnet10t", num_classes=10, input_size=32)  # the architecture of configs/quickstart.yaml

@@ -11,9 +11,9 @@ import torch
 import yaml
 from PIL import Image
 
-from callbacks.export import export_brainscore, read_region_layer_map
-from lightning_modules.errors import ConfigError
-from lightning_modules.layers import LayerCapture
+from callbacks.brainscore.commands.export import export_brainscore, read_region_layer_map
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.layers import LayerCapture
 from lightning_modules.zoo import build_model
 
 TINY = dict(depth=1, embed_dim=16, num_heads=2, mlp_dim=16)
@@ -37,7 +37,7 @@ def checkpoint(tmp_path):
 @pytest.fixture
 def plugin_registry(tmp_path, monkeypatch):
     """Let brainscore-vision's plugin machinery look for model plugins in tmp_path/plugins as well."""
-    from callbacks.brainscore_vision import import_brainscore_vision
+    from callbacks.brainscore.benchmarks.brainscore_vision import import_brainscore_vision
 
     import_brainscore_vision()
     import brainscore_vision.models
@@ -98,7 +98,7 @@ def test_exported_plugin_loads_model_commitment(checkpoint, plugin_registry, tmp
 def test_exported_plugin_scores_on_a_brainscore_benchmark(checkpoint, plugin_registry, tmp_path):
     import brainscore_vision
 
-    from callbacks.brainscore_vision import reference_neural_benchmark
+    from callbacks.brainscore.benchmarks.brainscore_vision import reference_neural_benchmark
 
     ckpt, _ = checkpoint
     export_brainscore(str(plugin_registry / "neuroalign_tiny"), IDENTIFIER, LAYER_MAP, checkpoint=str(ckpt))

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from callbacks.benchmark import StimulusSet
-from callbacks.features import SparseProjection, extract_features, load_image
+from callbacks.brainscore.types import StimulusSet
+from callbacks.brainscore.features import SparseProjection, extract_features, load_image
 
 
 class Tokens(nn.Module):

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 from lightning_modules.evolution import DeepSimGenerator, FourierGenerator, Generator, PixelGenerator
 from lightning_modules.evolution.generators.deepsim import DEEPSIM_FC6_FILE, WEIGHTS_CONFIG_KEY
 

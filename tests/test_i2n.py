@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from callbacks.metrics.i2n import i2n_score
+from callbacks.brainscore.metrics.i2n import i2n_score
 
 
 def _observer(n_images=60, n_objects=4, trials=80, seed=0):

@@ -16,7 +16,7 @@ from datamodules.image_folder import (
     load_rgb,
     subset_indices,
 )
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 
 def test_every_mode_is_read_as_rgb(tmp_path):

@@ -9,7 +9,7 @@ from jsonargparse import ArgumentParser
 
 from datamodules import ImageNetDataModule
 from datamodules.image_folder import CorruptImageError
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 # three real ImageNet wnids, deliberately not in sorted order
 WNIDS = ["n03888257", "n01440764", "n02102040"]

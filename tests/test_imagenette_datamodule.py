@@ -9,7 +9,7 @@ from image_trees import make_image_tree
 
 from datamodules import IMAGENETTE_CLASSES, ImagenetteDataModule
 from datamodules.imagenet import imagenet_wnids
-from lightning_modules.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 EXPECTED_INDICES = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from callbacks.layer_sweep import write_layer_sweep
-from callbacks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark
-from lightning_modules.cli import main
+from callbacks.brainscore.commands.layer_sweep import write_layer_sweep
+from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark
+from neuroalign.cli import main
 
 
 def test_sweep_finds_ground_truth_layers_prints_every_file_and_labels_the_layers(tmp_path, capsys, monkeypatch):
@@ -35,7 +35,7 @@ def test_sweep_finds_ground_truth_layers_prints_every_file_and_labels_the_layers
 
 
 def test_write_layer_sweep_takes_a_model_object(tmp_path):
-    from callbacks.synthetic import reference_network
+    from callbacks.brainscore.benchmarks.synthetic import reference_network
 
     root = make_synthetic_benchmark(tmp_path / "syn", n_stimuli=48, n_neuroids=8, n_fitting=12, n_objects=4, trials_per_image=4, image_size=16)
     best, scores, files = write_layer_sweep(reference_network(image_size=16, n_classes=4), f"synthetic:{root}#V1,IT", ["blocks.0", "blocks.3"], tmp_path / "o")

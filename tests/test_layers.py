@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules import ConfigError, build_model
-from lightning_modules.layers import LayerCapture, get_layer, list_layers, nearest_names, reduce_tokens, resolve_layers
+from lightning_modules import build_model
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.layers import LayerCapture, get_layer, list_layers, nearest_names, reduce_tokens, resolve_layers
 
 
 def _cnn() -> nn.Module:

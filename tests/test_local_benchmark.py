@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from callbacks.benchmark import ScoringContext
-from callbacks.local_benchmark import LocalBenchmark
-from callbacks.scoring import score_model
-from lightning_modules.errors import ConfigError, MissingFileError
+from callbacks.brainscore.types import ScoringContext
+from callbacks.brainscore.benchmarks.local import LocalBenchmark
+from callbacks.brainscore.engine import score_model
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 
 def _write(folder, n=40, reps=3, q=6, region="V4", seed=0, meta_extra=""):

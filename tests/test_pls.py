@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn.cross_decomposition import PLSRegression as SkPLS
 
-from callbacks.metrics.correlation import pearson_per_column
-from callbacks.metrics.pls import PLSRegression, pls_cv_correlations
-from callbacks.metrics.splits import brainscore_splits
+from callbacks.brainscore.metrics.correlation import pearson_per_column
+from callbacks.brainscore.metrics.pls import PLSRegression, pls_cv_correlations
+from callbacks.brainscore.metrics.splits import brainscore_splits
 
 
 def _data(n=120, p=40, q=7, seed=0):

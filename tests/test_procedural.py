@@ -9,7 +9,7 @@ import torch
 import datamodules.procedural as procedural
 from datamodules import SHAPE_CLASSES, ShapesDataModule
 from datamodules.procedural import ShapesDataset
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
 
 def _arrays(dataset: ShapesDataset) -> np.ndarray:

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from callbacks.progress import NeuroAlignProgressBar
-from lightning_modules import progress as progress_module
+from neuroalign.core import progress as progress_module
 
 
 class _Tiny(L.LightningModule):

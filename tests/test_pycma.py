@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 from lightning_modules.evolution import PyCMA
 from test_cholesky_cmaes import one_thread, run_generations  # noqa: F401 (autouse fixture)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_modules.cli import main
+from neuroalign.cli import main
 from lightning_modules.evolution.outputs import read_scores, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """The project's neural score equals brainscore-vision's own NeuralBenchmark on the same data (within 0.005).
 
-A local benchmark folder is written in tmp_path (the lab format of ``callbacks.local_benchmark``); the
+A local benchmark folder is written in tmp_path (the lab format of ``callbacks.brainscore.benchmarks.local``); the
 project scores it with ``callbacks.score_model``. brainscore-vision scores the same responses and
 images with its ``NeuralBenchmark``, ``pls`` metric and ``internal_consistency`` ceiling, built in
 memory (no network), on the model wrapped in its ``PytorchWrapper`` / ``ModelCommitment``.
@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from callbacks import score_model
-from callbacks.brainscore_vision import make_model_commitment, reference_neural_benchmark
+from callbacks.brainscore.benchmarks.brainscore_vision import make_model_commitment, reference_neural_benchmark
 
 TOLERANCE = 0.005
 
@@ -98,8 +98,8 @@ def test_where_sklearn_stops_early_the_project_equals_converged_pls(tmp_path):
     from scipy.stats import pearsonr
     from sklearn.cross_decomposition import PLSRegression
 
-    from callbacks.brainscore_vision import preprocess_unit_range
-    from callbacks.metrics.splits import brainscore_splits
+    from callbacks.brainscore.benchmarks.brainscore_vision import preprocess_unit_range
+    from callbacks.brainscore.metrics.splits import brainscore_splits
 
     folder = tmp_path / "bench"
     rows, responses = _write_benchmark(folder, "V1")

@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from lightning_modules.checkpoints import describe_checkpoint, latest_checkpoint, newest_checkpoint
-from lightning_modules.cli import main
-from lightning_modules.errors import MissingFileError
-from lightning_modules.resume import resume_differences
+from neuroalign.core.checkpoints import describe_checkpoint, latest_checkpoint, newest_checkpoint
+from neuroalign.cli import main
+from neuroalign.core.errors import MissingFileError
+from neuroalign.resume import resume_differences
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
@@ -106,7 +106,7 @@ def test_ckpt_path_last_finds_the_newest_complete_checkpoint_after_a_kill(tmp_pa
 
 # ------------------------------------------------------------------------- changed settings
 def test_resnet18_config_resumed_from_a_resnet34_checkpoint_is_refused(tmp_path, capsys):
-    from lightning_modules.lightning_cli import NeuroAlignCLI
+    from neuroalign.lightning_cli import NeuroAlignCLI
 
     config = _fit_config(tmp_path)
     r34 = ["--model.init_args.model.init_args.name", "resnet34", "--model.init_args.model.init_args.input_size", "32", "--model.init_args.model.init_args.model_kwargs", "{}"]
@@ -204,7 +204,7 @@ def test_evolution_resume_refuses_a_changed_generator_optimizer_or_target_model(
 
 # ------------------------------------------------------------------------- interruptions
 def test_sigint_mid_epoch_prints_the_resume_command_and_it_works(tmp_path, monkeypatch, capsys):
-    from lightning_modules.robust_finetune import RobustFinetuneModule
+    from lightning_modules.robust.module import RobustFinetuneModule
 
     config = _fit_config(tmp_path, max_epochs=2)
     step = RobustFinetuneModule.training_step

@@ -13,10 +13,10 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lightning_modules.robust_finetune as rf
-from lightning_modules.errors import ConfigError
-from lightning_modules.robust_finetune import RobustFinetuneModule
-from lightning_modules.schedules import WarmupHalvingLR, warmup_halving_lr
+import lightning_modules.robust.module as rf
+from neuroalign.core.errors import ConfigError
+from lightning_modules.robust.module import RobustFinetuneModule
+from lightning_modules.robust.schedules import WarmupHalvingLR, warmup_halving_lr
 
 NUM_CLASSES, SIDE = 4, 8
 
@@ -207,7 +207,7 @@ def test_default_optimizer_is_adam_of_the_seed_and_other_schedulers_step_per_epo
 
 def test_cli_checkpoint_rebuilds_model_from_config(tmp_path):
     """Under ``neuroalign fit`` the checkpoint holds the model config: load_from_checkpoint needs nothing else."""
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     config = tmp_path / "tiny.yaml"
     config.write_text(
@@ -225,7 +225,7 @@ trainer:
     class_path: lightning.pytorch.loggers.CSVLogger
     init_args: {{save_dir: {tmp_path}, name: cli}}
 model:
-  class_path: lightning_modules.robust_finetune.RobustFinetuneModule
+  class_path: lightning_modules.robust.module.RobustFinetuneModule
   init_args:
     model:
       class_path: lightning_modules.zoo.ZooModel
@@ -237,7 +237,7 @@ model:
       class_path: torch.optim.Adam
       init_args: {{lr: 2.0e-4, weight_decay: 1.0e-4}}
     scheduler:
-      class_path: lightning_modules.schedules.WarmupHalvingLR
+      class_path: lightning_modules.robust.schedules.WarmupHalvingLR
     val_pgd_steps: 1
     val_robust_samples: 4
 data:
@@ -257,7 +257,7 @@ data:
 def test_class_count_differing_from_the_data_is_one_line_at_setup(tmp_path, capsys, stage):
     import yaml
 
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     tiny = {"name": "cifar_vit", "num_classes": 5, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
     config = {

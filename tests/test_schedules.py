@@ -7,8 +7,8 @@ import csv
 import pytest
 import torch
 
-from lightning_modules.errors import ConfigError
-from lightning_modules.schedules import WarmupHalvingLR, plot_schedule
+from neuroalign.core.errors import ConfigError
+from lightning_modules.robust.schedules import WarmupHalvingLR, plot_schedule
 
 N = 10  # iterations per epoch
 
@@ -94,7 +94,7 @@ def test_plot_schedule_writes_png_and_csv_with_the_formula(tmp_path):
 
 
 def test_plot_schedule_command_runs_through_the_cli_and_prints_every_file(tmp_path, capsys):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     out = tmp_path / "s.png"
     assert main(["plot-schedule", "--iterations_per_epoch", "4", "--epochs", "2", "--output", str(out)]) == 0
@@ -104,7 +104,7 @@ def test_plot_schedule_command_runs_through_the_cli_and_prints_every_file(tmp_pa
 
 
 def test_unwritable_output_is_one_line_naming_path_and_option(tmp_path, capsys):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     (tmp_path / "afile").write_text("a regular file, not a folder")
     out = tmp_path / "afile" / "out" / "s.png"

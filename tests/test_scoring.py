@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from callbacks.benchmark import RegionScore
-from callbacks.scoring import load_benchmark, summarize_scores
-from callbacks.summary import write_summary
-from lightning_modules.errors import ConfigError
+from callbacks.brainscore.types import RegionScore
+from callbacks.brainscore.engine import load_benchmark, summarize_scores
+from callbacks.brainscore.summary import write_summary
+from neuroalign.core.errors import ConfigError
 
 
 def _s(region, ceiled):

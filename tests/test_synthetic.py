@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
-from callbacks.local_benchmark import LocalBenchmark
-from callbacks.scoring import score_model
-from callbacks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
+from callbacks.brainscore.benchmarks.local import LocalBenchmark
+from callbacks.brainscore.engine import score_model
+from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
 
 
 def test_writes_valid_reproducible_benchmarks(tmp_path):
@@ -36,9 +36,9 @@ def test_synthetic_spec_generates_on_first_use_and_scores(tmp_path):
 def test_unwritable_folder_is_one_line_naming_path_and_key(tmp_path, capsys):
     import pytest
 
-    from callbacks.scoring import load_benchmark
-    from lightning_modules.cli import main
-    from lightning_modules.errors import ConfigError
+    from callbacks.brainscore.engine import load_benchmark
+    from neuroalign.cli import main
+    from neuroalign.core.errors import ConfigError
 
     (tmp_path / "afile").write_text("a regular file, not a folder")
     bad = tmp_path / "afile" / "out"

@@ -17,7 +17,7 @@ from datamodules.transforms import (
     build_val_transform,
     default_resize_size,
 )
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
 
 def _marker_image(width: int = 40, height: int = 24) -> Image.Image:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules.errors import ConfigError
+from neuroalign.core.errors import ConfigError
 from lightning_modules.evolution.units import Unit, UnitSet, fit_to_model
 
 

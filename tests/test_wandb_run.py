@@ -19,8 +19,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from callbacks.synthetic import make_synthetic_benchmark
-from lightning_modules.cli import main
+from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark
+from neuroalign.cli import main
 
 TINY = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
 _BLOCK, _HEADER = 32768, 7  # the log's block size; a chunk header is crc32 (4), length (2), type (1)
@@ -178,7 +178,7 @@ def test_evolution_run_shows_visible_prototypes_with_names_and_scores(offline):
 def test_wandb_overlay_keeps_the_runs_root_and_names_the_run(offline, config, root, name):
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-    from lightning_modules.lightning_cli import NeuroAlignCLI
+    from neuroalign.lightning_cli import NeuroAlignCLI
 
     configs = Path(__file__).parents[1] / "configs"
     args = ["-c", str(configs / config), "-c", str(configs / "logger" / "wandb.yaml"), "--trainer.max_steps", "1"]

@@ -8,8 +8,10 @@ import time
 import pytest
 import torch
 
-from lightning_modules import ConfigError, MissingFileError, ZooModel, build_model, list_layers
-from lightning_modules.layers import LayerCapture
+from lightning_modules import ZooModel, build_model
+from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.layers import list_layers
+from neuroalign.core.layers import LayerCapture
 from lightning_modules.zoo import IMAGENET_MEAN, IMAGENET_STD
 
 TINY_VIT = {"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_dim": 32, "img_size": 16}
@@ -76,7 +78,7 @@ def test_unknown_model_lists_nearest_names():
 def test_pretrained_offline_fails_fast_naming_file_and_key(name, monkeypatch):
     monkeypatch.delenv("NEUROALIGN_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    from lightning_modules import offline
+    from neuroalign.core import offline
 
     offline._reachable.cache_clear()
 
@@ -207,7 +209,7 @@ def test_model_from_checkpoint_names_the_architecture(tmp_path):
 
 
 def test_score_with_another_architecture_is_one_line(tmp_path, capsys):
-    from lightning_modules.cli import main
+    from neuroalign.cli import main
 
     _resnet34_checkpoint(tmp_path / "r34.ckpt")
     args = ["score", "--checkpoint", str(tmp_path / "r34.ckpt"), "--model", "resnet18", "--benchmarks", "[synthetic:x]", "--region_layer_map", "{V1: layer1}"]

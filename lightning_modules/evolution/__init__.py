@@ -1,24 +1,30 @@
-"""Prototype evolution: generators, optimisers, units and the EvolutionModule (issue 6).
+"""Prototype evolution: generators, optimisers, units and the EvolutionModule.
 
 Generators map codes to [0, 1] RGB images; optimisers ``ask`` codes and are ``tell``-ed their
 scores (higher is better); units name the scalar of a network that is maximised.
 """
 
-from .generators import DeepSimGenerator, FourierGenerator, Generator, PixelGenerator
-from .module import EvolutionModule, EvolutionStopped
-from .optimizers import CholeskyCMAES, EvolutionOptimizer, PyCMA
-from .units import Unit, UnitSet
+from neuroalign.core.lazy import lazy_exports
 
-__all__ = [
-    "EvolutionModule",
-    "EvolutionStopped",
-    "Unit",
-    "UnitSet",
-    "Generator",
-    "DeepSimGenerator",
-    "FourierGenerator",
-    "PixelGenerator",
-    "EvolutionOptimizer",
-    "CholeskyCMAES",
-    "PyCMA",
-]
+_EXPORTS = {
+    "DeepSimGenerator": "lightning_modules.evolution.generators",
+    "FourierGenerator": "lightning_modules.evolution.generators",
+    "Generator": "lightning_modules.evolution.generators",
+    "PixelGenerator": "lightning_modules.evolution.generators",
+    "EvolutionModule": "lightning_modules.evolution.module",
+    "EvolutionStopped": "lightning_modules.evolution.module",
+    "CholeskyCMAES": "lightning_modules.evolution.optimizers",
+    "EvolutionOptimizer": "lightning_modules.evolution.optimizers",
+    "PyCMA": "lightning_modules.evolution.optimizers",
+    "Unit": "lightning_modules.evolution.units",
+    "UnitSet": "lightning_modules.evolution.units",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+#: this room's ``neuroalign`` commands, "name": "module:function" (read by :mod:`neuroalign.cli`)
+COMMANDS: dict[str, str] = {
+    "analyze-distribution": "lightning_modules.evolution.analyses:score_distribution",
+    "analyze-convergence": "lightning_modules.evolution.analyses:convergence_profile",
+    "analyze-neighbours": "lightning_modules.evolution.analyses:nearest_images",
+}

@@ -13,7 +13,7 @@
 
 Prototypes are read from ``prototypes.pt`` files (or run folders holding
 ``evolution/prototypes.pt``) written by :class:`~lightning_modules.evolution.module.EvolutionModule`.
-The commands print their rows as a short table (:class:`~lightning_modules.report.Report`) and the files written.
+The commands print their rows as a short table (:class:`~neuroalign.core.report.Report`) and the files written.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch import nn
 
-from ..errors import ConfigError, MissingFileError
-from ..output_paths import output_dir as output_dir_checked
-from ..report import Report
-from ..zoo import WEIGHTS_KEY, ZooModel
-from .images import load_natural_images
-from .module import load_checkpoint_weights
-from .outputs import read_scores
-from .units import Unit, UnitSet, fit_to_model
+from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.output_paths import output_dir as output_dir_checked
+from neuroalign.core.report import Report
+from lightning_modules.zoo import WEIGHTS_KEY, ZooModel
+from lightning_modules.evolution.images import load_natural_images
+from lightning_modules.evolution.module import load_checkpoint_weights
+from lightning_modules.evolution.outputs import read_scores
+from lightning_modules.evolution.units import Unit, UnitSet, fit_to_model
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The folder may be flat or nested (Imagenette's ``val/<class>/<image>``); files are taken in sorted
 path order so a run is reproducible. A folder with no images raises
-:class:`~lightning_modules.errors.ConfigError`.
+:class:`~neuroalign.core.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torchvision.transforms import v2
 
-from ..errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError, MissingFileError
 
 __all__ = ["list_images", "load_image_folder", "load_datamodule_images", "load_natural_images"]
 

@@ -43,14 +43,14 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ..checkpoints import describe_checkpoint, read_checkpoint, resolve_checkpoint
-from ..errors import ConfigError, MissingFileError, NeuroAlignError
-from ..hparams import save_plain_hyperparameters
-from ..zoo import load_weights, state_dict_of
-from .generators.base import Generator
-from .optimizers.base import EvolutionOptimizer
-from .outputs import EvolutionOutputs, enlarge, to_uint8
-from .units import Unit, UnitSet, resolve_auto_units
+from neuroalign.core.checkpoints import describe_checkpoint, read_checkpoint, resolve_checkpoint
+from neuroalign.core.errors import ConfigError, MissingFileError, NeuroAlignError
+from lightning_modules.hparams import save_plain_hyperparameters
+from lightning_modules.zoo import load_weights, state_dict_of
+from lightning_modules.evolution.generators.base import Generator
+from lightning_modules.evolution.optimizers.base import EvolutionOptimizer
+from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, to_uint8
+from lightning_modules.evolution.units import Unit, UnitSet, resolve_auto_units
 
 __all__ = ["EvolutionModule", "EvolutionStopped", "load_checkpoint_weights"]
 
@@ -101,7 +101,7 @@ def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str 
     ``.ckpt``, whose ``model.*`` keys hold the network) into ``model``; the key prefix is found automatically.
 
     ``path`` may be ``latest:<save_dir>/<name>``, the newest run of a config
-    (:func:`~lightning_modules.checkpoints.latest_checkpoint`). Prints one line with the file, its
+    (:func:`~neuroalign.core.checkpoints.latest_checkpoint`). Prints one line with the file, its
     global step, epoch and time, and returns them (``path``, ``global_step``, ``epoch``) with a
     ``fingerprint`` of the loaded weights (their sum), by which a resumed run checks it has the same network.
     """
@@ -196,7 +196,7 @@ class EvolutionModule(LightningModule):
         units = [Unit(**u) if isinstance(u, dict) else u for u in units]
         # plain data only in the checkpoint (torch.load(weights_only=True) must read it)
         # under LightningCLI the target model, generator and optimiser are recorded as their config, so a
-        # resume that changes them is refused (lightning_modules.resume); objects from Python are dropped
+        # resume that changes them is refused (neuroalign.resume); objects from Python are dropped
         save_plain_hyperparameters(self, ("model", "generator", "optimizer", "units"), logger=False)
         self.hparams["units"] = [u.to_dict() for u in units]
         if dead_patience < 1:
@@ -650,7 +650,7 @@ class EvolutionModule(LightningModule):
 
 
 def _default_optimizer() -> Callable[..., EvolutionOptimizer]:
-    from .optimizers.cholesky_cmaes import CholeskyCMAES
+    from lightning_modules.evolution.optimizers.cholesky_cmaes import CholeskyCMAES
 
     return CholeskyCMAES
 

@@ -1,7 +1,7 @@
 """Units to evolve prototypes for, and scoring many units with one forward pass.
 
 A :class:`Unit` names one scalar of a network: a layer (``named_modules()`` path, see
-:mod:`lightning_modules.layers`) plus a channel, and for
+:mod:`neuroalign.core.layers`) plus a channel, and for
 
 * conv maps ``(B, C, H, W)`` a spatial ``position`` (default the centre ``(H // 2, W // 2)``);
 * transformer token outputs ``(B, tokens, C)`` an explicit ``token``: an index (0 = CLS) or
@@ -22,7 +22,7 @@ most over a probe batch of generated images -- and, for a conv map without ``pos
 position too -- so the unit cannot be a dead ReLU channel of this particular set of weights.
 
 :class:`UnitSet` validates the units against a model and scores all of them with a single forward
-pass (hooks through :class:`~lightning_modules.layers.LayerCapture`, which clones outputs).
+pass (hooks through :class:`~neuroalign.core.layers.LayerCapture`, which clones outputs).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, NeuroAlignError
-from ..layers import LayerCapture, get_layer
+from neuroalign.core.errors import ConfigError, NeuroAlignError
+from neuroalign.core.layers import LayerCapture, get_layer
 
 __all__ = ["AUTO", "Unit", "UnitSet", "fit_to_model", "layer_outputs", "model_input_size", "resolve_auto_units"]
 
@@ -219,7 +219,7 @@ class UnitSet:
     The units are validated on construction with a probe forward pass (one image of
     ``probe_size``): unknown layers (nearest names listed), channel / token / position out of range,
     token outputs without ``token``, or ``position``/``token`` on outputs of the wrong rank raise
-    :class:`~lightning_modules.errors.ConfigError` naming ``config_key``.
+    :class:`~neuroalign.core.errors.ConfigError` naming ``config_key``.
 
     Args:
         model: a [0,1]-input network (``ZooModel`` or any module).

@@ -1,8 +1,8 @@
 """Generators: codes -> [0, 1] RGB images (DeePSim fc6, raw pixels, Fourier)."""
 
-from .base import Generator
-from .deepsim import DeepSimGenerator
-from .fourier import FourierGenerator
-from .pixels import PixelGenerator
+from lightning_modules.evolution.generators.base import Generator
+from lightning_modules.evolution.generators.deepsim import DeepSimGenerator
+from lightning_modules.evolution.generators.fourier import FourierGenerator
+from lightning_modules.evolution.generators.pixels import PixelGenerator
 
 __all__ = ["Generator", "DeepSimGenerator", "FourierGenerator", "PixelGenerator"]

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ...errors import ConfigError
-from ...offline import require_download
-from .base import Generator
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.offline import require_download
+from lightning_modules.evolution.generators.base import Generator
 
 __all__ = ["DeepSimGenerator", "DEEPSIM_FC6_URL", "DEEPSIM_FC6_FILE", "WEIGHTS_CONFIG_KEY"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
-from .base import Generator
+from neuroalign.core.errors import ConfigError
+from lightning_modules.evolution.generators.base import Generator
 
 __all__ = ["FourierGenerator", "COLOR_CORRELATION_SQRT"]
 

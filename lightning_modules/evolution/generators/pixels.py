@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
-from .base import Generator
+from neuroalign.core.errors import ConfigError
+from lightning_modules.evolution.generators.base import Generator
 
 __all__ = ["PixelGenerator"]
 

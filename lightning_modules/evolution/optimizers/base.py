@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
+from neuroalign.core.errors import ConfigError
 
 __all__ = ["EvolutionOptimizer", "default_population_size", "draw_seed"]
 

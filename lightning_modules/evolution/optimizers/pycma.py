@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
-from .base import EvolutionOptimizer, default_population_size, draw_seed
+from neuroalign.core.errors import ConfigError
+from lightning_modules.evolution.optimizers.base import EvolutionOptimizer, default_population_size, draw_seed
 
 __all__ = ["PyCMA"]
 

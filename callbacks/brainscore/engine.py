@@ -1,0 +1,284 @@
+"""The scoring engine: score any [0,1]-input ``nn.Module`` on a mix of benchmarks, without a Trainer.
+
+Benchmarks are :class:`~callbacks.brainscore.types.Benchmark` objects or strings (:func:`load_benchmark`):
+
+* ``synthetic`` / ``synthetic:<folder>`` / ``synthetic:<folder>#V1,IT,behavior`` -- the synthetic
+  benchmark of :mod:`callbacks.brainscore.benchmarks.synthetic` in ``<folder>`` (default ``data/brainscore/synthetic``
+  under the working directory), written on first use with default parameters; ``#...`` picks
+  regions (default: V1, V2, V4, IT and behavior);
+* an existing folder -- a local benchmark (:mod:`callbacks.brainscore.benchmarks.local`);
+* anything else -- a brainscore-vision benchmark id such as ``MajajHong2015public.IT-pls``
+  (``callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark``, imported only then).
+
+Local benchmarks showing the same images share one feature-extraction pass
+(:func:`callbacks.brainscore.features.extract_features`); every layer a stimulus set needs comes from the same
+forward pass. Results: ``{region}`` (ceiled), ``{region}_raw``, ``{region}_ceiling`` for each scored
+region, ``average`` (mean ceiled score of the scored regions among V1, V2, V4, IT, behavior) and
+``rho_hierarchy`` (Spearman rank correlation of the V1, V2, V4, IT scores with 1..4; present when at
+least two neural regions are scored and the correlation is defined). A region that was not scored is
+absent -- never NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from neuroalign.core.errors import ConfigError, NeuroAlignError
+from neuroalign.core.layers import TokenReduction, get_layer
+from neuroalign.core.output_paths import output_dir
+
+from callbacks.brainscore.types import (
+    BEHAVIOR,
+    CEILING_FORMULAS,
+    REGIONS,
+    Benchmark,
+    FeatureBenchmark,
+    RegionScore,
+    ScoringContext,
+    check_region,
+)
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, extract_features
+
+__all__ = [
+    "DEFAULT_SYNTHETIC_DIR",
+    "check_benchmarks",
+    "check_layers",
+    "load_benchmark",
+    "load_benchmarks",
+    "score_benchmarks",
+    "summarize_scores",
+    "score_model",
+]
+
+log = logging.getLogger(__name__)
+
+#: where ``synthetic`` (without a folder) writes the synthetic benchmark
+DEFAULT_SYNTHETIC_DIR = "data/brainscore/synthetic"
+
+
+def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
+    """Turn one benchmark spec (see module doc) into benchmark objects."""
+    if isinstance(spec, Benchmark):
+        return [spec]
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"benchmark {spec!r} must be a brainscore-vision id, a folder or a synthetic spec (`benchmarks`)")
+    from callbacks.brainscore.benchmarks.local import LocalBenchmark
+
+    if spec == "synthetic" or spec.startswith("synthetic:"):
+        from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, synthetic_benchmark_dirs
+
+        body = spec.partition(":")[2]
+        folder, _, regions = body.partition("#")
+        folder = folder or DEFAULT_SYNTHETIC_DIR
+        wanted = [r.strip() for r in regions.split(",") if r.strip()] or [*REGIONS, BEHAVIOR]
+        for region in wanted:
+            check_region(region, f"benchmarks: {spec}")
+        if not (Path(folder) / "manifest.yaml").is_file():
+            log.info("writing the synthetic benchmark to %s", folder)
+            output_dir(folder, f"benchmarks: synthetic:{folder}")  # unwritable: one line naming the folder and the spec
+            make_synthetic_benchmark(folder)
+        dirs = synthetic_benchmark_dirs(folder)
+        return [LocalBenchmark(dirs[region]) for region in wanted]
+    if Path(spec).is_dir() or "/" in spec or spec.startswith("."):
+        return [LocalBenchmark(spec)]
+    try:
+        from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
+    except ImportError as err:
+        raise ConfigError(f"benchmark {spec!r} is not a folder and brainscore-vision benchmarks are unavailable ({err})") from None
+    return [BrainScoreVisionBenchmark(spec)]
+
+
+def load_benchmarks(specs: Sequence[str | Benchmark] | str | Benchmark) -> list[Benchmark]:
+    """:func:`load_benchmark` for each spec, flattened."""
+    if isinstance(specs, (str, Benchmark)):
+        specs = [specs]
+    return [bench for spec in specs for bench in load_benchmark(spec)]
+
+
+def check_layers(
+    model: nn.Module, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None, config_key: str = ""
+) -> None:
+    """Raise a one-line ``ConfigError`` for an unknown region or layer name (the nearest layer names listed).
+
+    Args:
+        model: the network scored (layer names as in :func:`neuroalign.core.layers.get_layer`).
+        region_layer_map: ``{region: layer}``.
+        behavioral_readout_layer: the behavioural readout layer, if any.
+        config_key: prefix of the keys named in the message (e.g. ``BrainScoreCallback``).
+    """
+    prefix = f"{config_key} " if config_key else ""
+    for region, layer in region_layer_map.items():
+        check_region(region, f"{prefix}region_layer_map", allow_behavior=False)
+        try:
+            get_layer(model, layer)
+        except ConfigError as err:
+            raise ConfigError(f"{prefix}region_layer_map.{region}: {err}") from None
+    if behavioral_readout_layer:
+        try:
+            get_layer(model, behavioral_readout_layer)
+        except ConfigError as err:
+            raise ConfigError(f"{prefix}behavioral_readout_layer: {err}") from None
+
+
+def check_benchmarks(
+    benchmarks: Sequence[Benchmark], region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None, config_key: str = ""
+) -> None:
+    """Raise one ``ConfigError`` listing every benchmark without a layer to read.
+
+    A neural benchmark needs its region in ``region_layer_map``; a behavioural one needs
+    ``behavioral_readout_layer``. Checked before any scoring, so a run does not train first and find out later.
+    """
+    problems = []
+    for bench in benchmarks:
+        try:
+            bench.layer_for(region_layer_map, behavioral_readout_layer)
+        except ConfigError as err:
+            problems.append(str(err))
+    if problems:
+        prefix = f"{config_key}: " if config_key else ""
+        raise ConfigError(prefix + "; ".join(problems))
+
+
+def score_benchmarks(
+    model: nn.Module,
+    benchmarks: Sequence[Benchmark],
+    region_layer_map: Mapping[str, str],
+    behavioral_readout_layer: str | None = None,
+    context: ScoringContext | None = None,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+    fail_on_error: bool = True,
+) -> tuple[list[RegionScore], dict[str, str]]:
+    """Score every benchmark; returns the scores and ``{benchmark id: error message}`` of failures.
+
+    With ``fail_on_error`` the first failure raises; otherwise it is logged and reported.
+    """
+    context = context or ScoringContext()
+    if context.ceiling_formula not in CEILING_FORMULAS:
+        raise ConfigError(f"ceiling_formula {context.ceiling_formula!r} is invalid; valid: {', '.join(CEILING_FORMULAS)}")
+    if context.device is None:
+        context.device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    check_layers(model, region_layer_map, behavioral_readout_layer)
+    scores: list[RegionScore] = []
+    failures: dict[str, str] = {}
+
+    def fail(bench: Benchmark, err: Exception) -> None:
+        if fail_on_error:
+            raise err
+        failures[bench.identifier] = f"{type(err).__name__}: {err}"
+        log.warning("Brain-Score benchmark %s failed: %s", bench.identifier, err)
+
+    # one extraction pass per distinct stimulus set, with every layer any benchmark needs from it
+    feature_benches: list[tuple[FeatureBenchmark, str]] = []
+    for bench in benchmarks:
+        if isinstance(bench, FeatureBenchmark):
+            try:
+                feature_benches.append((bench, bench.layer_for(region_layer_map, behavioral_readout_layer)))
+            except NeuroAlignError as err:
+                fail(bench, err)
+    wanted: dict[str, list[str]] = defaultdict(list)
+    sets = {}
+    for bench, layer in feature_benches:
+        for s in bench.stimulus_sets().values():
+            sets.setdefault(s.key, s)
+            if layer not in wanted[s.key]:
+                wanted[s.key].append(layer)
+    features = extract_features(model, list(sets.values()), dict(wanted), context, max_features, token_reduction) if sets else {}
+
+    for bench in benchmarks:
+        try:
+            if isinstance(bench, FeatureBenchmark):
+                layer = dict((id(b), l) for b, l in feature_benches).get(id(bench))
+                if layer is None:
+                    continue  # already reported
+                roles = {role: features[s.key][layer] for role, s in bench.stimulus_sets().items()}
+                score = bench.score_features(roles, context)
+                score.layer = layer
+            else:
+                score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
+            scores.append(score)
+        except (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError) as err:
+            fail(bench, err)
+    return scores, failures
+
+
+def summarize_scores(scores: Sequence[RegionScore]) -> dict[str, float]:
+    """The result dict (see module doc) from benchmark scores; several benchmarks of a region are averaged."""
+    by_region: dict[str, list[RegionScore]] = defaultdict(list)
+    for s in scores:
+        by_region[s.region].append(s)
+    out: dict[str, float] = {}
+    for region in (*REGIONS, BEHAVIOR):
+        if region not in by_region:
+            continue
+        group = by_region[region]
+        out[region] = float(np.mean([s.ceiled for s in group]))
+        out[f"{region}_raw"] = float(np.mean([s.raw for s in group]))
+        out[f"{region}_ceiling"] = float(np.mean([s.ceiling for s in group]))
+    scored = [out[r] for r in (*REGIONS, BEHAVIOR) if r in out]
+    if scored:
+        out["average"] = float(np.mean(scored))
+    neural = [(i + 1, out[r]) for i, r in enumerate(REGIONS) if r in out]
+    if len(neural) >= 2:
+        from scipy.stats import spearmanr
+
+        rho = spearmanr([p for p, _ in neural], [s for _, s in neural]).statistic
+        if rho is not None and math.isfinite(float(rho)):
+            out["rho_hierarchy"] = float(rho)
+    return out
+
+
+def score_model(
+    model: nn.Module,
+    benchmarks: Sequence[str | Benchmark] | str,
+    region_layer_map: Mapping[str, str],
+    behavioral_readout_layer: str | None = None,
+    model_identifier: str = "model",
+    ceiling_formula: str = "r2_over_ceiling",
+    batch_size: int = 64,
+    model_visual_degrees: float = 8.0,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+    fail_on_error: bool = True,
+) -> dict[str, float]:
+    """Brain-Score a model: ``{"V1": ..., "V1_raw": ..., "V1_ceiling": ..., ..., "average", "rho_hierarchy"}``.
+
+    Args:
+        model: any module taking [0,1] RGB images (e.g. a ``ZooModel``); its mode, device and
+            gradient flags are left as found.
+        benchmarks: brainscore-vision ids, local benchmark folders, synthetic specs or objects.
+        region_layer_map: ``{"V1": layer, "V2": ..., "V4": ..., "IT": ...}`` (regions may be omitted).
+        behavioral_readout_layer: the layer read out for behaviour (needed by behavioural benchmarks).
+        model_identifier: unique name of these weights (brainscore-vision caches by it).
+        ceiling_formula: ``r2_over_ceiling`` (2.4.2, default) or ``squared_r_over_ceiling`` (2022).
+        batch_size: images per forward pass.
+        model_visual_degrees: the model's field of view.
+        max_features: wider layers are randomly projected to this many features (``None``: never).
+        token_reduction: how ``(B, tokens, C)`` outputs become vectors (default ``flatten``).
+        fail_on_error: raise on the first failing benchmark (else log it and leave its region out).
+    """
+    context = ScoringContext(
+        model_identifier=model_identifier,
+        ceiling_formula=ceiling_formula,
+        model_visual_degrees=model_visual_degrees,
+        batch_size=batch_size,
+    )
+    scores, _ = score_benchmarks(
+        model,
+        load_benchmarks(benchmarks),
+        region_layer_map,
+        behavioral_readout_layer,
+        context,
+        max_features,
+        token_reduction,
+        fail_on_error,
+    )
+    return summarize_scores(scores)

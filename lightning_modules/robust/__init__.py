@@ -1,0 +1,18 @@
+"""Robust fine-tuning: the FGSM-RS and PGD attacks, the warm-up/halving schedule and :class:`RobustFinetuneModule`."""
+
+from neuroalign.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "RobustFinetuneModule": "lightning_modules.robust.module",
+    "WarmupHalvingLR": "lightning_modules.robust.schedules",
+    "fgsm_rs_step": "lightning_modules.robust.attacks",
+    "pgd": "lightning_modules.robust.attacks",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+#: this room's ``neuroalign`` commands, "name": "module:function" (read by :mod:`neuroalign.cli`)
+COMMANDS: dict[str, str] = {
+    "plot-schedule": "lightning_modules.robust.schedules:plot_schedule",
+    "attack-figure": "lightning_modules.robust.attack_figure:attack_figure",
+}
