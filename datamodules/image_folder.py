@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.images import IMG_EXTENSIONS, CorruptImageError, read_rgb
 
 __all__ = [
     "IMG_EXTENSIONS",
@@ -32,38 +33,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
-
 #: config key pointing at the dataset root (shown in errors)
 DATA_DIR_KEY = "data.init_args.data_dir"
 
 
-class CorruptImageError(ConfigError):
-    """An image file cannot be decoded; the message names it and the ``skip_corrupt`` switch."""
-
-
 def load_rgb(path: str | Path) -> Image.Image:
-    """Decode ``path`` fully and return a 3-channel RGB PIL image.
-
-    Palette images with transparency go through RGBA first (as PIL recommends); alpha is dropped.
-
-    Raises:
-        CorruptImageError: the file is truncated, not an image or otherwise unreadable.
-    """
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now: truncated files fail here, not later in a transform
-            if img.mode == "P" and "transparency" in img.info:
-                img = img.convert("RGBA")
-            return img.convert("RGB") if img.mode != "RGB" else img.copy()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        raise CorruptImageError(
-            f"corrupt or truncated image file {path} ({err}); remove it or set `data.init_args.skip_corrupt: true`"
-        ) from None
-
-
-def _is_image(name: str, extensions: Sequence[str]) -> bool:
-    return name.lower().endswith(tuple(extensions)) and not name.startswith(".")
+    """Decode ``path`` fully as RGB (:func:`neuroalign.core.images.read_rgb`); a corrupt file's error names
+    the ``skip_corrupt`` switch."""
+    return read_rgb(path, DATA_DIR_KEY, hint="remove it or set `data.init_args.skip_corrupt: true`")
 
 
 def find_classes(root: str | Path, config_key: str = DATA_DIR_KEY) -> list[str]:
@@ -143,7 +120,7 @@ class ImageFolderDataset(Dataset):
             if not folder.is_dir():
                 raise MissingFileError(f"class folder {name!r}", folder, config_key)
             files = sorted(
-                entry.path for entry in os.scandir(folder) if entry.is_file() and _is_image(entry.name, extensions)
+                entry.path for entry in os.scandir(folder) if entry.is_file() and entry.name.lower().endswith(tuple(extensions)) and not entry.name.startswith(".")
             )
             if not files:
                 raise ConfigError(

@@ -27,6 +27,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from neuroalign.core.checkpoints import describe_checkpoint, newest_checkpoint, read_checkpoint, resolve_checkpoint
 from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.modules import input_hw
 from neuroalign.core.output_paths import output_dir
 from neuroalign.resume import resume_command, resume_differences, run_folders
 from neuroalign.wandb_run import WandbConfigCallback, name_wandb_loggers
@@ -46,15 +47,9 @@ INTERRUPTED_STATUS = 130
 
 
 def model_input_side(module: Any) -> int | None:
-    """The side (pixels) of the images a LightningModule's network expects, or ``None`` if it has none.
-
-    Looks for ``input_size`` on the module, then on its ``model`` attribute; accepts an int or (C, H, W).
-    """
-    for owner in (module, getattr(module, "model", None)):
-        size = getattr(owner, "input_size", None)
-        if size is not None:
-            return int(size if isinstance(size, int) else size[-1])
-    return None
+    """The side (pixels) of the images a LightningModule's network expects (:func:`~neuroalign.core.modules.input_hw`), or ``None``."""
+    hw = input_hw(module)
+    return None if hw is None else hw[-1]
 
 
 def _say(message: str) -> None:
