@@ -15,7 +15,7 @@ _EXPORTS = {
     "ZooModel": "lightning_modules.zoo",
     "available_models": "lightning_modules.zoo",
     "build_model": "lightning_modules.zoo",
-    "model_from_checkpoint": "lightning_modules.zoo",
+    "model_from_checkpoint": "lightning_modules.zoo.checkpoint",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

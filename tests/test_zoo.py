@@ -155,7 +155,7 @@ def test_list_layers_command_prints_shapes_for_batchnorm_models(capsys):
 
 
 def test_model_from_checkpoint_rebuilds_the_recorded_architecture(tmp_path):
-    from lightning_modules.zoo import model_from_checkpoint
+    from lightning_modules.zoo.checkpoint import model_from_checkpoint
 
     source = build_model("cifar_vit", num_classes=3, **TINY_VIT).eval()
     hparams = {"model": {"class_path": "lightning_modules.ZooModel", "init_args": {"name": "cifar_vit", "num_classes": 3, "model_kwargs": TINY_VIT}}}
@@ -198,7 +198,7 @@ def test_loader_refuses_a_deeper_network_of_the_same_family(tmp_path):
 
 
 def test_model_from_checkpoint_names_the_architecture(tmp_path):
-    from lightning_modules.zoo import model_from_checkpoint
+    from lightning_modules.zoo.checkpoint import model_from_checkpoint
 
     trained = _resnet34_checkpoint(tmp_path / "r34.ckpt")
     rebuilt = model_from_checkpoint(tmp_path / "r34.ckpt")  # its own architecture and class count

@@ -33,7 +33,7 @@ from neuroalign.core.output_paths import output_dir as output_dir_checked
 from neuroalign.core.report import Report
 from lightning_modules.zoo import WEIGHTS_KEY, ZooModel
 from lightning_modules.evolution.images import load_natural_images
-from lightning_modules.evolution.module import load_checkpoint_weights
+from lightning_modules.zoo.checkpoint import load_checkpoint_into
 from lightning_modules.evolution.outputs import read_scores
 from lightning_modules.evolution.units import Unit, UnitSet, fit_to_model
 
@@ -162,7 +162,7 @@ def score_distribution(
     if not prototypes:
         raise ConfigError("give at least one prototypes.pt or run folder (`prototypes`)")
     if checkpoint:
-        load_checkpoint_weights(model, checkpoint, config_key="checkpoint")
+        load_checkpoint_into(model, checkpoint, config_key="checkpoint")
     model.eval()
     protos = [load_prototype(p, unit) for p in prototypes]
     spec = protos[0]["unit"]

@@ -43,16 +43,15 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from neuroalign.core.checkpoints import describe_checkpoint, read_checkpoint, resolve_checkpoint
 from neuroalign.core.errors import ConfigError, MissingFileError, NeuroAlignError
 from lightning_modules.hparams import save_plain_hyperparameters
-from lightning_modules.zoo import load_weights, state_dict_of
+from lightning_modules.zoo.checkpoint import load_checkpoint_into
 from lightning_modules.evolution.generators.base import Generator
 from lightning_modules.evolution.optimizers.base import EvolutionOptimizer
 from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, to_uint8
 from lightning_modules.evolution.units import Unit, UnitSet, resolve_auto_units
 
-__all__ = ["EvolutionModule", "EvolutionStopped", "load_checkpoint_weights"]
+__all__ = ["EvolutionModule", "EvolutionStopped"]
 
 #: statistics kept per generation and unit (the last four columns of scores.csv)
 _STATS = ("mean", "max", "best_so_far", "sigma")
@@ -94,25 +93,6 @@ class _EveryRankAllGenerations(DistributedSampler):
 
     def __init__(self, n: int) -> None:
         super().__init__(_Generations(n), num_replicas=1, rank=0, shuffle=False)
-
-
-def load_checkpoint_weights(model: nn.Module, path: str | Path, config_key: str = "model.init_args.checkpoint") -> dict[str, Any]:
-    """Load the network weights of a neuroalign Lightning checkpoint (e.g. a ``RobustFinetuneModule``
-    ``.ckpt``, whose ``model.*`` keys hold the network) into ``model``; the key prefix is found automatically.
-
-    ``path`` may be ``latest:<save_dir>/<name>``, the newest run of a config
-    (:func:`~neuroalign.core.checkpoints.latest_checkpoint`). Prints one line with the file, its
-    global step, epoch and time, and returns them (``path``, ``global_step``, ``epoch``) with a
-    ``fingerprint`` of the loaded weights (their sum), by which a resumed run checks it has the same network.
-    """
-    resolved = resolve_checkpoint(path, config_key)
-    raw = read_checkpoint(resolved, config_key)
-    weights = state_dict_of(raw, resolved)
-    load_weights(model, weights, source=f"checkpoint {resolved}")
-    _say(f"loaded the network weights of {describe_checkpoint(resolved, raw)}")
-    info = raw if isinstance(raw, dict) else {}
-    fingerprint = float(sum(v.double().sum() for v in model.state_dict().values() if v.is_floating_point()))
-    return {"path": str(resolved.resolve()), "global_step": info.get("global_step"), "epoch": info.get("epoch"), "fingerprint": fingerprint}
 
 
 def _rng_state() -> dict[str, Any]:
@@ -212,7 +192,11 @@ class EvolutionModule(LightningModule):
         if max_batch_size is not None and max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be >= 1, got {max_batch_size} (set `model.init_args.max_batch_size`)")
         #: the network-weights checkpoint loaded (path, global step, epoch); a resume must load the same
-        self.source_checkpoint = load_checkpoint_weights(model, checkpoint) if checkpoint else None
+        self.source_checkpoint = None
+        if checkpoint:
+            loaded = load_checkpoint_into(model, checkpoint, "model.init_args.checkpoint")
+            _say(f"loaded the network weights of {loaded.pop('description')}")
+            self.source_checkpoint = loaded
         # frozen networks live outside the module tree (see the class docstring and `_apply`)
         self.__dict__["model"] = model.eval().requires_grad_(False)
         self.__dict__["generator"] = generator.eval().requires_grad_(False)

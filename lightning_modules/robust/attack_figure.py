@@ -14,9 +14,13 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torchvision.transforms import v2 as T
 
 from lightning_modules.robust.attacks import pgd
-from neuroalign.core.errors import ConfigError, MissingFileError
+from lightning_modules.zoo import ZooModel
+from lightning_modules.zoo.checkpoint import model_from_checkpoint
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.images import read_rgb
 from neuroalign.core.output_paths import output_dir, writing
 
 __all__ = ["attack_figure", "load_images", "load_attack_model", "targeted_attack"]
@@ -28,10 +32,6 @@ def load_images(paths: Sequence[str | Path], image_size: int) -> Tensor:
     A missing file is a :class:`~neuroalign.core.errors.MissingFileError`, a corrupt or truncated one a
     one-line :class:`~neuroalign.core.errors.ConfigError`; both name the file and ``images``.
     """
-    from torchvision.transforms import v2 as T
-
-    from datamodules.image_folder import CorruptImageError, load_rgb
-
     transform = T.Compose(
         [
             T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
@@ -40,18 +40,7 @@ def load_images(paths: Sequence[str | Path], image_size: int) -> Tensor:
             T.ToDtype(torch.float32, scale=True),
         ]
     )
-    batch = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise MissingFileError("image", path, "images")
-        try:
-            image = load_rgb(path)  # decodes the whole file: a truncated one fails here
-        except CorruptImageError as err:
-            cause = err.__context__
-            why = f" ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})" if cause is not None else ""
-            raise ConfigError(f"image {path} cannot be decoded{why}; fix it or leave it out of `images`") from None
-        batch.append(transform(image))
-    return torch.stack(batch)
+    return torch.stack([transform(read_rgb(path, "images")) for path in paths])
 
 
 def load_attack_model(
@@ -68,8 +57,6 @@ def load_attack_model(
     hold no model config needs ``model`` (and ``num_classes`` / ``model_kwargs`` if they differ from
     the defaults) too: its weights are then loaded into that zoo model.
     """
-    from lightning_modules.zoo import ZooModel, model_from_checkpoint
-
     if checkpoint is None:
         if model is None:
             raise ConfigError("give a checkpoint (`--checkpoint`) or a zoo model name (`--model`)")

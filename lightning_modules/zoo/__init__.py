@@ -326,12 +326,19 @@ class ZooModel(nn.Module):
         path = Path(weights_path).expanduser() if weights_path else None
         self.net, cfg = _BUILDERS[source](bare, pretrained, path, num_classes, dict(model_kwargs or {}))
         self.name, self.source = name, source
+        given = dict(name=name, num_classes=num_classes, input_size=input_size, mean=mean, std=std, resize_input=resize_input, model_kwargs=model_kwargs)
+        self._architecture = {k: v for k, v in given.items() if v not in (None, False, {})}
         self.num_classes = cfg.num_classes
         side = int(input_size or cfg.input_size)
         self.input_size: tuple[int, int, int] = (3, side, side)
         self.resize_input = resize_input
         self.register_buffer("mean", torch.tensor(mean or cfg.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std or cfg.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def architecture(self) -> dict[str, Any]:
+        """The arguments given for this network's architecture and input wrapper, without its weights:
+        ``ZooModel(**model.architecture())`` rebuilds it with random weights."""
+        return dict(self._architecture)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map [0,1] RGB images to the network's input space (resize if configured, then normalise)."""
@@ -369,60 +376,6 @@ def build_model(
     """
     own = {k: kwargs.pop(k) for k in ("input_size", "mean", "std", "resize_input") if k in kwargs}
     return ZooModel(name, pretrained=pretrained, weights_path=weights_path, num_classes=num_classes, model_kwargs=kwargs, **own)
-
-
-#: ZooModel arguments recorded in a checkpoint's hyper-parameters
-_ZOO_KEYS = ("name", "num_classes", "input_size", "mean", "std", "resize_input", "model_kwargs")
-
-
-def zoo_args_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``ZooModel`` arguments a neuroalign Lightning checkpoint was trained with (``{}`` if absent).
-
-    Reads ``hyper_parameters.model`` as LightningCLI stores it (``class_path`` / ``init_args``) or as a
-    plain dict of ``ZooModel`` arguments.
-    """
-    hparams = checkpoint.get("hyper_parameters") or {}
-    model = hparams.get("model") if isinstance(hparams, Mapping) else None
-    if isinstance(model, Mapping):
-        args = model.get("init_args", model)
-        if isinstance(args, Mapping) and "name" in args:
-            return {k: args[k] for k in _ZOO_KEYS if args.get(k) is not None}
-    return {}
-
-
-def model_from_checkpoint(
-    checkpoint: str | Path,
-    model: str | None = None,
-    num_classes: int | None = None,
-    model_kwargs: dict[str, Any] | None = None,
-    config_key: str = "checkpoint",
-) -> ZooModel:
-    """Rebuild the [0,1]-input network of a neuroalign checkpoint (e.g. a RobustFinetuneModule ``.ckpt``).
-
-    The architecture comes from the checkpoint's LightningCLI hyper-parameters, or from ``model``
-    (a zoo name, with ``num_classes`` / ``model_kwargs``) when given or when the checkpoint records
-    none; ``num_classes`` defaults to the checkpoint's. The weights are loaded strictly with
-    :func:`load_weights`: another architecture is a one-line error that names both. ``checkpoint`` may
-    be ``latest:<save_dir>/<name>`` (:func:`~neuroalign.core.checkpoints.resolve_checkpoint`).
-    The network is returned in eval mode. Used by every command that takes a ``checkpoint``.
-    """
-    path = resolve_checkpoint(checkpoint, config_key)
-    raw = _load_file(path, config_key, what="checkpoint")
-    recorded = zoo_args_from_checkpoint(raw) if isinstance(raw, Mapping) else {}
-    args = dict(recorded)
-    if model is not None:
-        args = {"name": model, "num_classes": num_classes or recorded.get("num_classes"), "model_kwargs": model_kwargs}
-    if "name" not in args:
-        raise ConfigError(f"checkpoint {path} records no zoo model; name its architecture with `model`")
-    net = ZooModel(**args)
-    try:
-        load_weights(net.net, state_dict_of(raw, path), source=f"checkpoint {path}")
-    except ConfigError as err:
-        trained = recorded.get("name")
-        if model is None or not trained or trained == model:
-            raise
-        raise ConfigError(f"{err}; the checkpoint holds a {trained}, not a {model}: leave `model` out to rebuild the checkpoint's own network") from None
-    return net.eval()
 
 
 def list_layers_command(model: str, pattern: str = "*", shapes: bool = False, image_size: int | None = None, model_kwargs: dict[str, Any] | None = None) -> None:

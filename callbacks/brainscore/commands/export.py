@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import yaml
 
+from lightning_modules.zoo import ZooModel
+from lightning_modules.zoo.checkpoint import model_from_checkpoint
 from neuroalign.core.errors import ConfigError, MissingFileError
 from neuroalign.core.layers import get_layer
 
@@ -162,8 +164,6 @@ def export_brainscore(
     Returns:
         The plugin folder.
     """
-    from lightning_modules.zoo import ZooModel, _load_file, _state_dict_of, load_weights, zoo_args_from_checkpoint
-
     out = Path(output_dir)
     if not out.name.isidentifier():
         suggestion = "".join(c if c.isalnum() else "_" for c in out.name).lstrip("0123456789") or "neuroalign_model"
@@ -172,16 +172,12 @@ def export_brainscore(
         raise ConfigError(f"`output_dir` {out} exists and is not empty; pass --overwrite true to replace it")
     layer_map = read_region_layer_map(region_layer_map)
 
-    ckpt = _load_file(checkpoint, "checkpoint", what="checkpoint") if checkpoint else None
-    zoo_args = zoo_args_from_checkpoint(ckpt) if ckpt is not None else {}
-    if model:
-        zoo_args["name"] = model
-    zoo_args.update(model_kwargs or {})
-    if "name" not in zoo_args:
+    if checkpoint:
+        network = model_from_checkpoint(checkpoint, model, model_kwargs=model_kwargs)
+    elif model:
+        network = ZooModel(model, **(model_kwargs or {}))
+    else:
         raise ConfigError("no model name: pass `model` (a zoo name) or a neuroalign checkpoint that records it")
-    network = ZooModel(**zoo_args, pretrained=False)
-    if ckpt is not None:
-        load_weights(network.net, _state_dict_of(ckpt, checkpoint), source=f"checkpoint {checkpoint}")
     for region, layer in layer_map.items():
         try:
             get_layer(network, layer)
@@ -193,14 +189,14 @@ def export_brainscore(
     if out.exists():
         shutil.rmtree(out)
     (out / "region_layer_map").mkdir(parents=True)
-    if ckpt is not None:
+    if checkpoint:
         torch.save(network.net.state_dict(), out / "weights.pth")
     fields = dict(identifier=model_identifier)
     (out / "__init__.py").write_text(_INIT_TEMPLATE.format(**fields))
     (out / "model.py").write_text(
         _MODEL_TEMPLATE.format(
             **fields,
-            zoo_args=pprint.pformat(zoo_args, indent=4, sort_dicts=False),
+            zoo_args=pprint.pformat(network.architecture(), indent=4, sort_dicts=False),
             readout=behavioral_readout_layer,
             visual_degrees=visual_degrees,
         )

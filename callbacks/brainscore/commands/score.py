@@ -8,6 +8,9 @@ from typing import Any
 
 from torch import nn
 
+from callbacks.brainscore.benchmarks.synthetic import reference_network
+from lightning_modules.zoo import build_model
+from lightning_modules.zoo.checkpoint import load_checkpoint_into, model_from_checkpoint
 from neuroalign.core.errors import ConfigError
 from neuroalign.core.output_paths import output_dir as make_output_dir
 from neuroalign.core.output_paths import writing
@@ -29,7 +32,7 @@ def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: d
 
     Without a checkpoint, ``model_kwargs`` are :func:`lightning_modules.zoo.build_model` arguments
     (``num_classes``, ``pretrained``, network constructor arguments, ...). A neuroalign checkpoint
-    rebuilds the zoo model it records (:func:`lightning_modules.zoo.model_from_checkpoint`); ``model``
+    rebuilds the zoo model it records (:func:`lightning_modules.zoo.checkpoint.model_from_checkpoint`); ``model``
     names the architecture instead (needed when the checkpoint records none), and ``model_kwargs``
     then describe that architecture the same way (``num_classes`` and constructor arguments). With a
     checkpoint, ``model_kwargs`` without ``model``, or ones that choose weights or the input
@@ -40,19 +43,13 @@ def load_model(model: str | None, checkpoint: str | None = None, model_kwargs: d
         raise ConfigError("no model given; set `model` (a zoo name such as resnet18, or synthetic-reference) or `checkpoint`")
     kwargs = dict(model_kwargs or {})
     if model == "synthetic-reference":
-        from callbacks.brainscore.benchmarks.synthetic import reference_network
-
         try:
             net: nn.Module = reference_network(**kwargs)
         except TypeError as err:
             raise ConfigError(f"`{MODEL_KWARGS_KEY}` {kwargs} do not fit synthetic-reference (seed, image_size, n_classes): {err}") from None
         if checkpoint:
-            from lightning_modules.zoo import load_weights, read_state_dict
-
-            load_weights(net, read_state_dict(checkpoint, "checkpoint"), source=f"checkpoint {checkpoint}")
+            load_checkpoint_into(net, checkpoint, "checkpoint")
         return net.eval()
-    from lightning_modules.zoo import build_model, model_from_checkpoint
-
     if not checkpoint:
         return build_model(model, **kwargs).eval()
     if kwargs and not model:
