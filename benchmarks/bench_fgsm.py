@@ -6,7 +6,7 @@ interleaved (clean, ours, reference, clean, ...) so machine load hits all three 
 the fastest repeat of each kind (load only adds time), medians are printed beside them:
 
 * clean: forward, backward, Adam step;
-* ours: :func:`lightning_modules.robust.attacks.fgsm_rs_step` (gradient w.r.t. the input only), then a clean
+* ours: :func:`lightning_modules.robust.fgsm.fgsm_rs_step` (gradient w.r.t. the input only), then a clean
   step on the adversarial batch;
 * reference style: the attack backward also fills the parameter gradients (``loss.backward()`` with
   the perturbation as a leaf), which are then zeroed before the training step.
@@ -25,7 +25,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from lightning_modules.robust.attacks import fgsm_rs_step
+from lightning_modules.robust.fgsm import fgsm_rs_step
 
 EPS, ALPHA = 2 / 255, 2.5 / 255
 

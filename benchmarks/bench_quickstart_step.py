@@ -1,7 +1,7 @@
 """Per-image cost of the quickstart's robust training step, for each sizing choice (issue 9).
 
 The main job must finish within 5 minutes on a slow 2-core CPU (AMD EPYC, AVX2, no AVX-512). This
-times one FGSM-RS training step -- :func:`lightning_modules.robust.attacks.fgsm_rs_step` then forward,
+times one FGSM-RS training step -- :func:`lightning_modules.robust.fgsm.fgsm_rs_step` then forward,
 backward and Adam step, as ``RobustFinetuneModule`` does -- at 32 px for:
 
 * reference: the first quickstart (torchvision ResNet-18, batch 64, contiguous memory);
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lightning_modules.robust.attacks import fgsm_rs_step
+from lightning_modules.robust.fgsm import fgsm_rs_step
 from lightning_modules.zoo import ZooModel
 
 EPS, ALPHA = 2 / 255, 2.5 / 255

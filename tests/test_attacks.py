@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.robust.attacks import as_fraction, fgsm_rs, fgsm_rs_step, pgd
+from lightning_modules.robust.budgets import as_fraction
+from lightning_modules.robust.fgsm import fgsm_rs_step
+from lightning_modules.robust.pgd import pgd
 from neuroalign.core.errors import ConfigError
 
 SHAPE = (3, 4, 4)
@@ -38,7 +40,7 @@ def test_fgsm_equals_analytic_sign_gradient_step_on_linear_model():
     eps, alpha = 0.03, 0.0375
 
     torch.manual_seed(123)
-    x_adv = fgsm_rs(model, x, y, eps, alpha)
+    x_adv = fgsm_rs_step(model, x, y, eps, alpha).x_adv
     torch.manual_seed(123)
     delta0 = torch.empty_like(x).uniform_(-eps, eps)  # the same random start
 
@@ -53,7 +55,7 @@ def test_fgsm_equals_analytic_sign_gradient_step_on_linear_model():
 @pytest.mark.parametrize(
     "attack",
     [
-        lambda m, x, y: fgsm_rs(m, x, y, 8 / 255, 10 / 255),
+        lambda m, x, y: fgsm_rs_step(m, x, y, 8 / 255, 10 / 255).x_adv,
         lambda m, x, y: pgd(m, x, y, 8 / 255, 2 / 255, 5, "linf", restarts=2),
         lambda m, x, y: pgd(m, x, y, 8 / 255, 2 / 255, 5, "linf", targeted=True),
     ],
@@ -132,7 +134,7 @@ def test_attacks_work_inside_inference_mode_and_keep_parameter_grads_empty():
     model, x, y = _trained_binary_model()
     with torch.inference_mode():
         x_adv = pgd(model, x[:16], y[:16], 0.05, 0.01, 3, "linf")
-        x_fgsm = fgsm_rs(model, x[:16], y[:16], 0.05, 0.06)
+        x_fgsm = fgsm_rs_step(model, x[:16], y[:16], 0.05, 0.06).x_adv
     assert (x_adv != x[:16]).any() and (x_fgsm != x[:16]).any()
     assert all(p.grad is None for p in model.parameters())
 
@@ -166,7 +168,7 @@ def test_fgsm_counts_nonfinite_gradients_and_falls_back_to_random_start():
 )
 def test_bad_budget_is_a_one_line_error_naming_the_value(kwargs, needle):
     model, x, y = linear_model(), images(2), torch.tensor([0, 1])
-    for call in (lambda: fgsm_rs(model, x, y, **kwargs), lambda: pgd(model, x, y, steps=1, **kwargs)):
+    for call in (lambda: fgsm_rs_step(model, x, y, **kwargs).x_adv, lambda: pgd(model, x, y, steps=1, **kwargs)):
         with pytest.raises(ConfigError, match=needle) as info:
             call()
         assert "\n" not in str(info.value)
@@ -199,6 +201,6 @@ def test_attacks_restore_each_parameters_requires_grad():
     model[1].weight.requires_grad_(False)  # a frozen parameter stays frozen
     before = [p.requires_grad for p in model.parameters()]
     x, y = images(4), torch.tensor([0, 1, 2, 0])
-    fgsm_rs(model, x, y, 0.1, 0.1)
+    fgsm_rs_step(model, x, y, 0.1, 0.1).x_adv
     pgd(model, x, y, 0.1, 0.05, 2, "linf", restarts=2)
     assert [p.requires_grad for p in model.parameters()] == before == [False, True, True, True]

@@ -5,8 +5,8 @@ from neuroalign.core.lazy import lazy_exports
 _EXPORTS = {
     "RobustFinetuneModule": "lightning_modules.robust.module",
     "WarmupHalvingLR": "lightning_modules.robust.schedules",
-    "fgsm_rs_step": "lightning_modules.robust.attacks",
-    "pgd": "lightning_modules.robust.attacks",
+    "fgsm_rs_step": "lightning_modules.robust.fgsm",
+    "pgd": "lightning_modules.robust.pgd",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

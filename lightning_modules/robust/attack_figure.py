@@ -1,7 +1,7 @@
 """Targeted-attack figure (seed 000, Fig. 1): ``neuroalign attack-figure``.
 
 Each image is pushed towards a target class (goldfish, ImageNet index 1, by default) with targeted
-PGD-L2 on [0,1] pixels (:func:`lightning_modules.robust.attacks.pgd`); the PNG grid shows, per image, the
+PGD-L2 on [0,1] pixels (:func:`lightning_modules.robust.pgd.pgd`); the PNG grid shows, per image, the
 original, the perturbed image and the amplified difference, each titled with the target-class
 probability before / after.
 """
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.transforms import v2 as T
 
-from lightning_modules.robust.attacks import pgd
+from lightning_modules.robust.pgd import pgd
 from lightning_modules.zoo import ZooModel
 from lightning_modules.zoo.checkpoint import model_from_checkpoint
 from neuroalign.core.errors import ConfigError

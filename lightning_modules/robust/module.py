@@ -1,9 +1,9 @@
 """``RobustFinetuneModule``: (adversarial) fine-tuning of an injected [0,1]-input classifier.
 
-The system of seed 000: FGSM with random start (:func:`lightning_modules.robust.attacks.fgsm_rs_step`) on
+The system of seed 000: FGSM with random start (:func:`lightning_modules.robust.fgsm.fgsm_rs_step`) on
 every training batch when ``adversarial`` is on, the warm-up/halving schedule
 (:class:`lightning_modules.robust.schedules.WarmupHalvingLR`) stepping every iteration, clean top-1/top-5
-and PGD-L-infinity robust accuracy (:func:`lightning_modules.robust.attacks.pgd`) on a fixed validation subset.
+and PGD-L-infinity robust accuracy (:func:`lightning_modules.robust.pgd.pgd`) on a fixed validation subset.
 Rotation and greyscale are data options (``data.init_args.rotation`` / ``grayscale_p``).
 
 Subclass it for new architectures or losses: override :meth:`compute_loss` (training loss),
@@ -37,7 +37,9 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.robust.attacks import as_fraction, check_budget, fgsm_rs_step, pgd
+from lightning_modules.robust.budgets import as_fraction, check_budget
+from lightning_modules.robust.fgsm import fgsm_rs_step
+from lightning_modules.robust.pgd import pgd
 from neuroalign.core.errors import ConfigError
 from lightning_modules.hparams import save_plain_hyperparameters
 from lightning_modules.robust.schedules import WarmupHalvingLR
