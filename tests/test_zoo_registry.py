@@ -139,5 +139,8 @@ def test_timm_converts_a_checkpoint_that_does_not_fit_as_it_is(tmp_path):
     small = build_model("vit_tiny_patch16_224", depth=1, img_size=32, weights_path=str(path)).net
     torch.testing.assert_close(small.patch_embed.proj.weight, source.patch_embed.proj.weight)
     assert small.pos_embed.shape == (1, 5, 192) and source.pos_embed.shape == (1, 197, 192)
+    five = build_model("vit_tiny_patch16_224", depth=1, img_size=32, num_classes=5, weights_path=str(path)).net
+    torch.testing.assert_close(five.blocks[0].attn.qkv.weight, source.blocks[0].attn.qkv.weight)
+    assert five.head.out_features == 5  # a fresh head of the asked class count
     with pytest.raises(ConfigError, match="does not fit this model"):
         build_model("vit_tiny_patch16_224", depth=2, img_size=32, weights_path=str(path))

@@ -14,7 +14,8 @@ loaded strictly by :mod:`~lightning_modules.zoo.weights`; checkpoints become net
 A network of your own: decorate its builder with :func:`register_model` in an importable module and
 name it ``"<package.module>:<name>"`` in a config (see :mod:`lightning_modules.zoo.custom`).
 
-Members are imported on first use, so ``from lightning_modules.zoo import COMMANDS`` stays cheap.
+Members are imported on first use, so ``from lightning_modules.zoo import COMMANDS`` stays cheap; the
+``list-layers`` command itself lives in :mod:`lightning_modules.zoo.commands` (the commands layer).
 """
 
 from neuroalign.core.lazy import lazy_exports
@@ -39,7 +40,6 @@ _EXPORTS = {
     "zoo_args_from_checkpoint": "lightning_modules.zoo.checkpoint",
     "load_checkpoint_into": "lightning_modules.zoo.checkpoint",
     "model_from_checkpoint": "lightning_modules.zoo.checkpoint",
-    "list_layers_command": "lightning_modules.zoo.commands",
 }
 __all__ = [*_EXPORTS, "COMMANDS"]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -60,13 +60,16 @@ class TimmFamily(ModelFamily):
         Runs the architecture's checkpoint filter (original-format keys such as CrossViT's
         ``pos_embed.0``, position embeddings resampled to another ``img_size``) by loading the tensors
         with ``timm.create_model(pretrained=True)`` into a second network, whose state dict is
-        returned; ``None`` when timm cannot load them either.
+        returned; ``None`` when timm cannot load them either. That network keeps the weights' own class
+        count whatever ``num_classes`` is asked for, so timm loads strictly (it relaxes strictness when
+        it drops a classifier); a fresh head of another size is kept by the caller's strict load.
         """
         import timm
 
         overlay = {"state_dict": dict(state_dict)}
+        extra = {k: v for k, v in kwargs.items() if k != "num_classes"}
         try:
-            net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **_create_args(num_classes, kwargs))
+            net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **extra)
         except (RuntimeError, KeyError, ValueError):
             return None
         return net.state_dict()
