@@ -12,7 +12,7 @@ from jsonargparse import ArgumentParser
 from safetensors.torch import save_file
 from torch import nn
 
-from lightning_modules.zoo import ZooModel, available_models, build_model, register_model
+from lightning_modules.zoo import ModelDefaults, ModelFamily, ZooModel, available_models, build_model, register_family, register_model
 from lightning_modules.zoo.checkpoint import model_from_checkpoint
 from neuroalign.core.errors import ConfigError
 
@@ -114,6 +114,31 @@ def test_pretrained_registered_network_names_the_weights_key(user_module):
 def test_a_name_taken_by_another_builder_is_refused():
     with pytest.raises(ConfigError, match="'cifar_vit' is already registered by lightning_modules.zoo.cifar_vit.CifarViT"):
         register_model("cifar_vit")(lambda **kwargs: nn.Linear(2, 2))
+
+
+class ToyFamily(ModelFamily):
+    """A family of its own: one linear classifier on 4x4 images."""
+
+    name = "zoo_test_toys"
+
+    def names(self) -> list[str]:
+        return ["zoo_test_linear"]
+
+    def build(self, name, pretrained, num_classes, kwargs):
+        classes = num_classes or 2
+        return nn.Sequential(nn.Flatten(), nn.Linear(48, classes)), ModelDefaults((0.5,) * 3, (0.5,) * 3, 4, classes)
+
+
+def test_a_registered_family_builds_by_prefix_and_loads_weights_strictly(tmp_path):
+    register_family(ToyFamily())
+    model = ZooModel("zoo_test_toys:zoo_test_linear", num_classes=3)
+    assert model.source == "zoo_test_toys" and model.input_size == (3, 4, 4) and model(torch.rand(1, 3, 4, 4)).shape == (1, 3)
+    torch.save(model.net.state_dict(), tmp_path / "toy.pth")
+    torch.testing.assert_close(ZooModel("zoo_test_linear", weights_path=str(tmp_path / "toy.pth"), num_classes=3).net[1].weight, model.net[1].weight)
+    with pytest.raises(ConfigError, match="does not fit"):
+        ZooModel("zoo_test_linear", weights_path=str(tmp_path / "toy.pth"))  # 2 classes: the file's 3-way head does not fit
+    with pytest.raises(ConfigError, match="nearest valid families: zoo_test_toys"):
+        build_model("zoo_test_toy:zoo_test_linear")
 
 
 def test_unknown_family_module_or_name_lists_the_nearest(user_module, tmp_path):

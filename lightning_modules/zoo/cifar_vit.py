@@ -136,10 +136,12 @@ class CifarViT(nn.Module):
         self.head = nn.Linear(self.head.in_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised tokens (B, 1 + patches, embed_dim), the class token first."""
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.blocks(self.pos_drop(x + self.pos_embed))
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) of normalised images (B, in_chans, img_size, img_size), read from the class token."""
         return self.head(self.forward_features(x)[:, 0])
