@@ -147,7 +147,7 @@ def test_resize_input():
 
 
 def test_list_layers_command_prints_shapes_for_batchnorm_models(capsys):
-    from lightning_modules.zoo import list_layers_command
+    from lightning_modules.zoo.commands import list_layers_command
 
     list_layers_command("resnet18", pattern="layer4*", shapes=True, image_size=32)
     lines = capsys.readouterr().out.strip().splitlines()

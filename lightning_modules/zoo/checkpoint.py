@@ -13,7 +13,8 @@ from typing import Any
 
 from torch import nn
 
-from lightning_modules.zoo import ZooModel, _load_file, load_weights, state_dict_of
+from lightning_modules.zoo.weights import load_weights, read_weights_file, state_dict_of
+from lightning_modules.zoo.wrapper import ZooModel
 from neuroalign.core.checkpoints import describe_checkpoint, resolve_checkpoint
 from neuroalign.core.errors import ConfigError
 
@@ -56,7 +57,7 @@ def model_from_checkpoint(
     The network is returned in eval mode. Used by every command that takes a ``checkpoint``.
     """
     path = resolve_checkpoint(checkpoint, config_key)
-    raw = _load_file(path, config_key, what="checkpoint")
+    raw = read_weights_file(path, config_key, what="checkpoint")
     kwargs = dict(model_kwargs or {})
     num_classes = kwargs.pop("num_classes", num_classes)
     recorded = zoo_args_from_checkpoint(raw) if isinstance(raw, Mapping) else {}
@@ -98,5 +99,5 @@ def load_checkpoint_into(net: nn.Module, checkpoint: str | Path, config_key: str
         (file, global step, epoch and time).
     """
     path = resolve_checkpoint(checkpoint, config_key)
-    raw = _load_file(path, config_key, what="checkpoint")
+    raw = read_weights_file(path, config_key, what="checkpoint")
     return {**_load_into(net, raw, path), "description": describe_checkpoint(path, raw)}

@@ -3,6 +3,7 @@
 A plain pre-norm ViT whose ``named_modules()`` follow timm's naming (``patch_embed``, ``blocks.<i>.norm1``,
 ``blocks.<i>.attn``, ``blocks.<i>.mlp.fc1``, ``blocks.<i>.mlp.act``, ``norm``, ``head``), so layer names read
 the same as for timm ViTs. Smaller variants (``depth=2, embed_dim=64``) serve the offline quickstart.
+Registered as zoo model ``cifar_vit`` (CIFAR-10 normalisation, 32-pixel input, 10 classes).
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["CifarViT"]
+from lightning_modules.zoo.custom import register_model
+
+__all__ = ["CifarViT", "CIFAR10_MEAN", "CIFAR10_STD"]
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 class PatchEmbed(nn.Module):
@@ -78,6 +84,14 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+@register_model(
+    "cifar_vit",
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    input_size=32,
+    num_classes=10,
+    hint="train it (configs/seed002/cifar10_vit.yaml)",
+)
 class CifarViT(nn.Module):
     """Vision Transformer of seed 002 for 32x32 CIFAR-10 images (75.89 % test accuracy reported).
 
@@ -122,10 +136,12 @@ class CifarViT(nn.Module):
         self.head = nn.Linear(self.head.in_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised tokens (B, 1 + patches, embed_dim), the class token first."""
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.blocks(self.pos_drop(x + self.pos_embed))
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) of normalised images (B, in_chans, img_size, img_size), read from the class token."""
         return self.head(self.forward_features(x)[:, 0])
