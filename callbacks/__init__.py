@@ -15,9 +15,10 @@ _EXPORTS = {
     "make_synthetic_benchmark": "callbacks.brainscore.benchmarks.synthetic",
     "layer_sweep": "callbacks.brainscore.commands.layer_sweep",
     "write_layer_sweep": "callbacks.brainscore.commands.layer_sweep",
-    "LocalBenchmark": "callbacks.brainscore.benchmarks.local",
-    "Benchmark": "callbacks.brainscore.types",
-    "FeatureBenchmark": "callbacks.brainscore.types",
+    "LocalBenchmark": "callbacks.brainscore.benchmarks.local_folder",
+    "open_local_benchmark": "callbacks.brainscore.benchmarks.local",
+    "Benchmark": "callbacks.brainscore.benchmarks.base",
+    "FeatureBenchmark": "callbacks.brainscore.benchmarks.base",
     "RegionScore": "callbacks.brainscore.types",
 }
 __all__ = list(_EXPORTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
-from callbacks.brainscore.benchmarks.local import LocalBenchmark
+from callbacks.brainscore.benchmarks.local import open_local_benchmark
 from callbacks.brainscore.engine import score_model
 from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
 
@@ -17,10 +17,10 @@ def test_writes_valid_reproducible_benchmarks(tmp_path):
     manifest = yaml.safe_load(open(tmp_path / "a" / "manifest.yaml"))
     assert manifest["synthetic"] and manifest["ground_truth_layers"] == REFERENCE_LAYERS
     for region in ("V1", "V2", "V4", "IT"):
-        bench = LocalBenchmark(tmp_path / "a" / region)
+        bench = open_local_benchmark(tmp_path / "a" / region)
         assert bench.responses.shape == (4, 48, 8) and bench.meta["ground_truth_layer"] == REFERENCE_LAYERS[region]
         assert np.array_equal(np.load(tmp_path / "a" / region / "responses.npy"), np.load(tmp_path / "b" / region / "responses.npy"))
-    assert LocalBenchmark(tmp_path / "a" / "behavior").kind == "behavior"
+    assert open_local_benchmark(tmp_path / "a" / "behavior").kind == "behavior"
     assert a != b
 
 
