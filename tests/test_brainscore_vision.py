@@ -24,6 +24,7 @@ from callbacks.brainscore.brainio_data import files_for
 from callbacks.brainscore.engine import load_benchmarks
 from callbacks.brainscore.model_adapter import make_model_commitment, preprocess_unit_range
 from callbacks.brainscore.types import ScoringContext
+from lightning_modules.zoo import build_model
 from neuroalign.core.errors import ConfigError, MissingFileError
 
 
@@ -150,8 +151,6 @@ def test_ceiling_formula_option(reference, monkeypatch):
 
 
 def test_zoo_layer_names_resolve_relative_to_net(reference, monkeypatch):
-    from lightning_modules.zoo import build_model
-
     model = build_model("cifar_vit", depth=1, embed_dim=16, num_heads=2, mlp_dim=16)
     bench = BrainScoreVisionBenchmark("MajajHong2015public.IT-pls")
     monkeypatch.setattr(bench, "load", lambda: reference)

@@ -9,6 +9,9 @@ from PIL import Image
 
 from callbacks.brainscore.types import ScoringContext
 from callbacks.brainscore.benchmarks.local import open_local_benchmark
+from callbacks.brainscore.benchmarks.local_behavioural import LocalBehaviouralBenchmark
+from callbacks.brainscore.benchmarks.local_folder import LocalBenchmark, read_local_folder
+from callbacks.brainscore.benchmarks.local_neural import LocalNeuralBenchmark
 from callbacks.brainscore.engine import score_model
 from neuroalign.core.errors import ConfigError, MissingFileError
 
@@ -30,6 +33,7 @@ def _write(folder, n=40, reps=3, q=6, region="V4", seed=0, meta_extra=""):
 
 def test_valid_folder_loads_and_scores(tmp_path):
     bench = open_local_benchmark(_write(tmp_path / "b"))
+    assert isinstance(bench, LocalNeuralBenchmark) and isinstance(bench, LocalBenchmark)
     assert bench.region == "V4" and bench.kind == "neural" and len(bench.stimulus_sets()["stimuli"]) == 40
     score = bench.score_features({"stimuli": torch.randn(40, 30)}, ScoringContext())
     assert np.isfinite(score.ceiled) and score.n_neuroids_dropped == 0
@@ -110,3 +114,12 @@ def test_missing_benchmark_yaml_keys_are_listed_at_once(tmp_path, meta, listed):
     assert f"lacks {len(listed)} required key(s)" in message and "\n" not in message
     for key in ["kind", "region", "visual_degrees"]:
         assert (f"{key} (" in message) == (key in listed), key
+
+
+def test_a_folder_opens_as_the_class_of_its_kind_only(tmp_path):
+    folder = _write(tmp_path / "b")
+    with pytest.raises(ConfigError, match="LocalBehaviouralBenchmark reads kind 'behavior'"):
+        LocalBehaviouralBenchmark(read_local_folder(folder))
+    (folder / "benchmark.yaml").write_text("kind: neuronal\nregion: V1\nvisual_degrees: 8\n")
+    with pytest.raises(ConfigError, match="kind 'neuronal' is invalid; valid: neural, behavior"):
+        open_local_benchmark(folder)
