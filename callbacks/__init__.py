@@ -1,6 +1,6 @@
 """neuroalign's Callbacks, and the Brain-Score room they call (:mod:`callbacks.brainscore`).
 
-``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark``. Members are
+``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark, open_local_benchmark``. Members are
 imported on first use, so ``import callbacks`` stays cheap (brainscore-vision is imported only for
 its benchmarks).
 """

@@ -1,6 +1,6 @@
 """The scoring engine: score any [0,1]-input ``nn.Module`` on a mix of benchmarks, without a Trainer.
 
-Benchmarks are :class:`~callbacks.brainscore.types.Benchmark` objects or strings (:func:`load_benchmark`):
+Benchmarks are :class:`~callbacks.brainscore.benchmarks.base.Benchmark` objects or strings (:func:`load_benchmark`):
 
 * ``synthetic`` / ``synthetic:<folder>`` / ``synthetic:<folder>#V1,IT,behavior`` -- the synthetic
   benchmark of :mod:`callbacks.brainscore.benchmarks.synthetic` in ``<folder>`` (default ``data/brainscore/synthetic``
