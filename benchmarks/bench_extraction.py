@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from callbacks.brainscore.types import ScoringContext, StimulusSet
-from callbacks.brainscore.features import extract_features, image_batches, model_input_hw, preserved_state
+from callbacks.brainscore.features import DEFAULT_INPUT_SIDE, extract_features, image_batches, preserved_state
+from neuroalign.core.modules import input_hw
 
 
 def _stimuli(folder: Path, n: int) -> StimulusSet:
@@ -47,7 +48,7 @@ def main() -> None:
     context = ScoringContext(batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         stimuli = _stimuli(Path(tmp), args.n)
-        hw = model_input_hw(model)
+        hw = input_hw(model) or (DEFAULT_INPUT_SIDE, DEFAULT_INPUT_SIDE)
         extract_features(model, [stimuli], layers[:1], context)  # warm-up
         plain_times, ours_times = [], []
         for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike

@@ -1,6 +1,6 @@
 """neuroalign's Callbacks, and the Brain-Score room they call (:mod:`callbacks.brainscore`).
 
-``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark``. Members are
+``from callbacks import BrainScoreCallback, score_model, make_synthetic_benchmark, open_local_benchmark``. Members are
 imported on first use, so ``import callbacks`` stays cheap (brainscore-vision is imported only for
 its benchmarks).
 """
@@ -15,9 +15,10 @@ _EXPORTS = {
     "make_synthetic_benchmark": "callbacks.brainscore.benchmarks.synthetic",
     "layer_sweep": "callbacks.brainscore.commands.layer_sweep",
     "write_layer_sweep": "callbacks.brainscore.commands.layer_sweep",
-    "LocalBenchmark": "callbacks.brainscore.benchmarks.local",
-    "Benchmark": "callbacks.brainscore.types",
-    "FeatureBenchmark": "callbacks.brainscore.types",
+    "LocalBenchmark": "callbacks.brainscore.benchmarks.local_folder",
+    "open_local_benchmark": "callbacks.brainscore.benchmarks.local",
+    "Benchmark": "callbacks.brainscore.benchmarks.base",
+    "FeatureBenchmark": "callbacks.brainscore.benchmarks.base",
     "RegionScore": "callbacks.brainscore.types",
 }
 __all__ = list(_EXPORTS)

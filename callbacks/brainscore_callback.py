@@ -57,9 +57,11 @@ from torch import nn
 
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 
-from callbacks.brainscore.types import BEHAVIOR, CEILING_FORMULAS, REGIONS, Benchmark, ScoringContext, check_region
-from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.benchmarks.base import Benchmark
+from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
 from callbacks.brainscore.engine import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.types import BEHAVIOR, REGIONS, ScoringContext, check_ceiling_formula, check_region
 
 __all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
 
@@ -111,11 +113,7 @@ class BrainScoreCallback(Callback):
         super().__init__()
         if every_n_epochs < 1:
             raise ConfigError(f"every_n_epochs must be >= 1, got {every_n_epochs} (BrainScoreCallback `every_n_epochs`)")
-        if ceiling_formula not in CEILING_FORMULAS:
-            raise ConfigError(
-                f"ceiling_formula {ceiling_formula!r} is invalid (BrainScoreCallback `ceiling_formula`); "
-                f"valid: {', '.join(CEILING_FORMULAS)}"
-            )
+        check_ceiling_formula(ceiling_formula, f"{KEY} `ceiling_formula`")
         if not benchmarks:
             raise ConfigError("BrainScoreCallback needs at least one benchmark (`benchmarks`)")
         for region in region_layer_map:
@@ -177,8 +175,6 @@ class BrainScoreCallback(Callback):
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
-        from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
-
         check_public_data(benchmarks)
         return benchmarks
 

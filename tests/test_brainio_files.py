@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from callbacks.brainscore.commands.brainio_files import (
+from callbacks.brainscore.brainio_data import (
     BRAINIO_FILES,
     PUBLIC_BENCHMARKS,
-    brainio_files_command,
     brainio_files_markdown,
     check_brainio_files,
     files_for,
+    import_brainscore_vision,
     missing_brainio_files,
 )
+from callbacks.brainscore.commands.brainio_files import brainio_files_command
 from neuroalign.core.errors import ConfigError, MissingFileError
 
 
@@ -25,8 +26,6 @@ class _Recorded(Exception):
 
 def test_table_matches_installed_brainscore_vision(monkeypatch):
     """Record what brainscore-vision itself would fetch for each public dataset and compare with the table."""
-    from callbacks.brainscore.benchmarks.brainscore_vision import import_brainscore_vision
-
     brainscore_vision = import_brainscore_vision()
     from brainscore_core.supported_data_standards.brainio import s3
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from callbacks import BrainScoreCallback
 from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, reference_network
+from neuroalign.cli import main
 from neuroalign.core.errors import ConfigError
 
 KEYS = [
@@ -161,10 +163,6 @@ def test_bad_layer_benchmark_or_region_stops_before_any_training(tmp_path, tiny_
 
 
 def test_wrong_layer_through_the_cli_is_one_line_before_training(tmp_path, tiny_bench, capsys):
-    import yaml
-
-    from neuroalign.cli import main
-
     tiny = {"name": "cifar_vit", "num_classes": 4, "model_kwargs": {"depth": 1, "embed_dim": 16, "num_heads": 2, "mlp_dim": 16, "img_size": 16}}
     bs = {"class_path": "callbacks.BrainScoreCallback", "init_args": {"benchmarks": [f"synthetic:{tiny_bench}#V4"], "region_layer_map": {"V4": "blocks.1"}}}
     config = {

@@ -17,14 +17,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from brainscore_reference import reference_neural_benchmark
+from callbacks import score_model
+from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark, check_public_data
+from callbacks.brainscore.brainio_data import files_for
+from callbacks.brainscore.engine import load_benchmarks
+from callbacks.brainscore.model_adapter import make_model_commitment, preprocess_unit_range
 from callbacks.brainscore.types import ScoringContext
-from callbacks.brainscore.commands.brainio_files import files_for
-from callbacks.brainscore.benchmarks.brainscore_vision import (
-    BrainScoreVisionBenchmark,
-    make_model_commitment,
-    preprocess_unit_range,
-    reference_neural_benchmark,
-)
+from lightning_modules.zoo import build_model
 from neuroalign.core.errors import ConfigError, MissingFileError
 
 
@@ -95,10 +95,6 @@ def test_offline_missing_public_data_fails_fast_listing_files(tmp_path, monkeypa
 
 
 def test_offline_through_score_model_and_all_at_once(tmp_path, monkeypatch):
-    from callbacks import score_model
-    from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
-    from callbacks.brainscore.engine import load_benchmarks
-
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     start = time.monotonic()
@@ -155,8 +151,6 @@ def test_ceiling_formula_option(reference, monkeypatch):
 
 
 def test_zoo_layer_names_resolve_relative_to_net(reference, monkeypatch):
-    from lightning_modules.zoo import build_model
-
     model = build_model("cifar_vit", depth=1, embed_dim=16, num_heads=2, mlp_dim=16)
     bench = BrainScoreVisionBenchmark("MajajHong2015public.IT-pls")
     monkeypatch.setattr(bench, "load", lambda: reference)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from callbacks.brainscore.metrics.ceiling import ceil_score, internal_consistency, spearman_brown
+from callbacks.brainscore.types import CEILING_FORMULAS, check_ceiling_formula
 from neuroalign.core.errors import ConfigError
 
 
@@ -43,3 +44,10 @@ def test_formulas():
     assert spearman_brown(np.float64(0.5)) == pytest.approx(2 / 3)
     with pytest.raises(ConfigError, match="ceiling formula"):
         ceil_score(0.5, 0.8, "bogus")
+
+
+def test_one_formula_registry_serves_the_metric_and_the_checks():
+    for name, formula in CEILING_FORMULAS.items():
+        assert ceil_score(0.5, 0.8, name) == formula(0.5, 0.8) and check_ceiling_formula(name) == name
+    with pytest.raises(ConfigError, match=r"'r' \(MyKey `ceiling_formula`\); valid: r2_over_ceiling, squared_r_over_ceiling"):
+        check_ceiling_formula("r", "MyKey `ceiling_formula`")

@@ -11,6 +11,8 @@ import torch
 import yaml
 from PIL import Image
 
+from brainscore_reference import reference_neural_benchmark
+from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.commands.export import export_brainscore, read_region_layer_map
 from neuroalign.core.errors import ConfigError
 from neuroalign.core.layers import LayerCapture
@@ -37,8 +39,6 @@ def checkpoint(tmp_path):
 @pytest.fixture
 def plugin_registry(tmp_path, monkeypatch):
     """Let brainscore-vision's plugin machinery look for model plugins in tmp_path/plugins as well."""
-    from callbacks.brainscore.benchmarks.brainscore_vision import import_brainscore_vision
-
     import_brainscore_vision()
     import brainscore_vision.models
     from brainscore_core.plugin_management import import_plugin
@@ -97,8 +97,6 @@ def test_exported_plugin_loads_model_commitment(checkpoint, plugin_registry, tmp
 
 def test_exported_plugin_scores_on_a_brainscore_benchmark(checkpoint, plugin_registry, tmp_path):
     import brainscore_vision
-
-    from callbacks.brainscore.benchmarks.brainscore_vision import reference_neural_benchmark
 
     ckpt, _ = checkpoint
     export_brainscore(str(plugin_registry / "neuroalign_tiny"), IDENTIFIER, LAYER_MAP, checkpoint=str(ckpt))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from callbacks.brainscore.commands.layer_sweep import write_layer_sweep
-from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark
+from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
 from neuroalign.cli import main
 
 
@@ -35,8 +35,6 @@ def test_sweep_finds_ground_truth_layers_prints_every_file_and_labels_the_layers
 
 
 def test_write_layer_sweep_takes_a_model_object(tmp_path):
-    from callbacks.brainscore.benchmarks.synthetic import reference_network
-
     root = make_synthetic_benchmark(tmp_path / "syn", n_stimuli=48, n_neuroids=8, n_fitting=12, n_objects=4, trials_per_image=4, image_size=16)
     best, scores, files = write_layer_sweep(reference_network(image_size=16, n_classes=4), f"synthetic:{root}#V1,IT", ["blocks.0", "blocks.3"], tmp_path / "o")
     assert set(best) == {"V1", "IT"} and set(scores["V1"]) == {"blocks.0", "blocks.3"} and all(p.is_file() for p in files)

@@ -1,4 +1,4 @@
-"""Local benchmark folders: every bad input named in issue 5 gives a clear error or a counted drop."""
+"""Local benchmark folders: every bad input gives a clear error or a counted drop."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from callbacks.brainscore.types import ScoringContext
-from callbacks.brainscore.benchmarks.local import LocalBenchmark
+from callbacks.brainscore.benchmarks.local import open_local_benchmark
+from callbacks.brainscore.benchmarks.local_behavioural import LocalBehaviouralBenchmark
+from callbacks.brainscore.benchmarks.local_folder import LocalBenchmark, read_local_folder
+from callbacks.brainscore.benchmarks.local_neural import LocalNeuralBenchmark
 from callbacks.brainscore.engine import score_model
 from neuroalign.core.errors import ConfigError, MissingFileError
 
@@ -29,7 +32,8 @@ def _write(folder, n=40, reps=3, q=6, region="V4", seed=0, meta_extra=""):
 
 
 def test_valid_folder_loads_and_scores(tmp_path):
-    bench = LocalBenchmark(_write(tmp_path / "b"))
+    bench = open_local_benchmark(_write(tmp_path / "b"))
+    assert isinstance(bench, LocalNeuralBenchmark) and isinstance(bench, LocalBenchmark)
     assert bench.region == "V4" and bench.kind == "neural" and len(bench.stimulus_sets()["stimuli"]) == 40
     score = bench.score_features({"stimuli": torch.randn(40, 30)}, ScoringContext())
     assert np.isfinite(score.ceiled) and score.n_neuroids_dropped == 0
@@ -41,7 +45,7 @@ def test_all_nan_neuroid_is_dropped_and_counted(tmp_path, caplog):
     resp[:, :, 2] = np.nan
     resp[0, 3, 1] = np.nan  # one missing trial: kept
     np.save(folder / "responses.npy", resp)
-    bench = LocalBenchmark(folder)
+    bench = open_local_benchmark(folder)
     assert bench.n_dropped == 1 and bench.responses.shape[2] == 5
     score = bench.score_features({"stimuli": torch.randn(40, 30)}, ScoringContext())
     assert score.n_neuroids_dropped >= 1 and np.isfinite(score.raw)
@@ -80,7 +84,7 @@ def test_bad_inputs(tmp_path, breakage, error, match):
     elif breakage == "column":
         (folder / "stimuli.csv").write_text("stimulus_id,file\ns0,im0.png\n")
     with pytest.raises(error, match=match):
-        LocalBenchmark(folder)
+        open_local_benchmark(folder)
 
 
 def test_unreadable_image_and_unknown_layer_are_clear_errors(tmp_path):
@@ -105,8 +109,17 @@ def test_missing_benchmark_yaml_keys_are_listed_at_once(tmp_path, meta, listed):
     folder = _write(tmp_path / "b")
     (folder / "benchmark.yaml").write_text(meta)
     with pytest.raises(ConfigError) as info:
-        LocalBenchmark(folder)
+        open_local_benchmark(folder)
     message = str(info.value)
     assert f"lacks {len(listed)} required key(s)" in message and "\n" not in message
     for key in ["kind", "region", "visual_degrees"]:
         assert (f"{key} (" in message) == (key in listed), key
+
+
+def test_a_folder_opens_as_the_class_of_its_kind_only(tmp_path):
+    folder = _write(tmp_path / "b")
+    with pytest.raises(ConfigError, match="LocalBehaviouralBenchmark reads kind 'behavior'"):
+        LocalBehaviouralBenchmark(read_local_folder(folder))
+    (folder / "benchmark.yaml").write_text("kind: neuronal\nregion: V1\nvisual_degrees: 8\n")
+    with pytest.raises(ConfigError, match="kind 'neuronal' is invalid; valid: neural, behavior"):
+        open_local_benchmark(folder)

@@ -17,8 +17,10 @@ import yaml
 from PIL import Image
 from torch import nn
 
+from brainscore_reference import reference_neural_benchmark
 from callbacks import score_model
-from callbacks.brainscore.benchmarks.brainscore_vision import make_model_commitment, reference_neural_benchmark
+from callbacks.brainscore.metrics.splits import brainscore_splits
+from callbacks.brainscore.model_adapter import make_model_commitment, preprocess_unit_range
 
 TOLERANCE = 0.005
 
@@ -97,9 +99,6 @@ def test_where_sklearn_stops_early_the_project_equals_converged_pls(tmp_path):
     exact PLS by up to ~0.005; the project's PLS equals sklearn run to convergence on the same splits."""
     from scipy.stats import pearsonr
     from sklearn.cross_decomposition import PLSRegression
-
-    from callbacks.brainscore.benchmarks.brainscore_vision import preprocess_unit_range
-    from callbacks.brainscore.metrics.splits import brainscore_splits
 
     folder = tmp_path / "bench"
     rows, responses = _write_benchmark(folder, "V1")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
+from PIL import Image
 
-from callbacks.brainscore.benchmarks.local import LocalBenchmark
-from callbacks.brainscore.engine import score_model
+from callbacks.brainscore.benchmarks.local import open_local_benchmark
 from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
+from callbacks.brainscore.engine import load_benchmark, score_model
+from datamodules.shapes import SHAPE_CLASSES, render_shapes, sample_shape_params
+from neuroalign.cli import main
+from neuroalign.core.errors import ConfigError
 
 
 def test_writes_valid_reproducible_benchmarks(tmp_path):
@@ -17,11 +22,22 @@ def test_writes_valid_reproducible_benchmarks(tmp_path):
     manifest = yaml.safe_load(open(tmp_path / "a" / "manifest.yaml"))
     assert manifest["synthetic"] and manifest["ground_truth_layers"] == REFERENCE_LAYERS
     for region in ("V1", "V2", "V4", "IT"):
-        bench = LocalBenchmark(tmp_path / "a" / region)
+        bench = open_local_benchmark(tmp_path / "a" / region)
         assert bench.responses.shape == (4, 48, 8) and bench.meta["ground_truth_layer"] == REFERENCE_LAYERS[region]
         assert np.array_equal(np.load(tmp_path / "a" / region / "responses.npy"), np.load(tmp_path / "b" / region / "responses.npy"))
-    assert LocalBenchmark(tmp_path / "a" / "behavior").kind == "behavior"
+    assert open_local_benchmark(tmp_path / "a" / "behavior").kind == "behavior"
     assert a != b
+
+
+def test_stimuli_are_drawn_by_the_shapes_renderer(tmp_path):
+    """The stimuli are the pixels of datamodules.shapes (image i shows shape i % n_objects), labelled by name."""
+    make_synthetic_benchmark(tmp_path / "s", n_stimuli=12, n_neuroids=4, n_fitting=8, n_objects=3, trials_per_image=2, image_size=16, seed=5)
+    labels = np.arange(12) % 3
+    expected = render_shapes(sample_shape_params(12, 3, 5, 2, labels=labels), np.arange(12), 16)
+    bench = open_local_benchmark(tmp_path / "s" / "V1")
+    pixels = np.stack([np.asarray(Image.open(p)) for p in bench.stimulus_sets()["stimuli"].paths])
+    assert np.array_equal(pixels, expected)
+    assert [s.split(",")[-1] for s in (tmp_path / "s" / "V1" / "stimuli.csv").read_text().split()[1:4]] == list(SHAPE_CLASSES[:3])
 
 
 def test_synthetic_spec_generates_on_first_use_and_scores(tmp_path):
@@ -34,12 +50,6 @@ def test_synthetic_spec_generates_on_first_use_and_scores(tmp_path):
 
 
 def test_unwritable_folder_is_one_line_naming_path_and_key(tmp_path, capsys):
-    import pytest
-
-    from callbacks.brainscore.engine import load_benchmark
-    from neuroalign.cli import main
-    from neuroalign.core.errors import ConfigError
-
     (tmp_path / "afile").write_text("a regular file, not a folder")
     bad = tmp_path / "afile" / "out"
     assert main(["make-synthetic-benchmark", "--output_dir", str(bad), "--n_stimuli", "8"]) == 2

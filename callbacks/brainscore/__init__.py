@@ -2,4 +2,19 @@
 
 Plain code, usable without Lightning: :func:`callbacks.brainscore.engine.score_model` scores a model on
 benchmarks; :class:`callbacks.BrainScoreCallback` calls it at every epoch end. See ``docs/ARCHITECTURE.md``.
+
+Components (import direction: types < metrics, features < benchmarks < engine):
+
+* ``types`` -- regions, :class:`~callbacks.brainscore.types.RegionScore`, stimulus sets, the scoring
+  context and the ceiling-formula registry;
+* ``metrics/`` -- PLS, Pearson, splits, ceilings, i2n;
+* ``features`` -- one forward pass per stimulus set for every layer;
+* ``brainio_data`` -- the BrainIO files of the public benchmarks and the offline check;
+* ``model_adapter`` -- a model as brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment``;
+* ``benchmarks/`` -- ``base`` (the interface), ``local_folder`` / ``local_neural`` /
+  ``local_behavioural`` / ``local`` (lab folders), ``synthetic``, ``brainscore_vision``;
+* ``engine`` -- ``load_benchmark(s)``, ``score_benchmarks``, ``score_model``;
+* ``summary`` -- the Table-3-like summary files.
+
+Commands (``commands/``): ``score``, ``layer_sweep``, ``export``, ``brainio_files``.
 """

@@ -1,14 +1,15 @@
 """The scoring engine: score any [0,1]-input ``nn.Module`` on a mix of benchmarks, without a Trainer.
 
-Benchmarks are :class:`~callbacks.brainscore.types.Benchmark` objects or strings (:func:`load_benchmark`):
+Benchmarks are :class:`~callbacks.brainscore.benchmarks.base.Benchmark` objects or strings (:func:`load_benchmark`):
 
 * ``synthetic`` / ``synthetic:<folder>`` / ``synthetic:<folder>#V1,IT,behavior`` -- the synthetic
   benchmark of :mod:`callbacks.brainscore.benchmarks.synthetic` in ``<folder>`` (default ``data/brainscore/synthetic``
   under the working directory), written on first use with default parameters; ``#...`` picks
   regions (default: V1, V2, V4, IT and behavior);
-* an existing folder -- a local benchmark (:mod:`callbacks.brainscore.benchmarks.local`);
+* an existing folder -- a local benchmark (:func:`callbacks.brainscore.benchmarks.local.open_local_benchmark`);
 * anything else -- a brainscore-vision benchmark id such as ``MajajHong2015public.IT-pls``
-  (``callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark``, imported only then).
+  (:class:`callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark`; brainscore-vision
+  itself is imported only when such a benchmark loads).
 
 Local benchmarks showing the same images share one feature-extraction pass
 (:func:`callbacks.brainscore.features.extract_features`); every layer a stimulus set needs comes from the same
@@ -33,19 +34,15 @@ from torch import nn
 
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 from neuroalign.core.layers import TokenReduction, get_layer
+from neuroalign.core.modules import module_device
 from neuroalign.core.output_paths import output_dir
 
-from callbacks.brainscore.types import (
-    BEHAVIOR,
-    CEILING_FORMULAS,
-    REGIONS,
-    Benchmark,
-    FeatureBenchmark,
-    RegionScore,
-    ScoringContext,
-    check_region,
-)
+from callbacks.brainscore.benchmarks.base import Benchmark, FeatureBenchmark
+from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
+from callbacks.brainscore.benchmarks.local import open_local_benchmark
+from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, synthetic_benchmark_dirs
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, extract_features
+from callbacks.brainscore.types import BEHAVIOR, REGIONS, RegionScore, ScoringContext, check_ceiling_formula, check_region
 
 __all__ = [
     "DEFAULT_SYNTHETIC_DIR",
@@ -53,6 +50,7 @@ __all__ = [
     "check_layers",
     "load_benchmark",
     "load_benchmarks",
+    "benchmark_features",
     "score_benchmarks",
     "summarize_scores",
     "score_model",
@@ -70,11 +68,7 @@ def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
         return [spec]
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"benchmark {spec!r} must be a brainscore-vision id, a folder or a synthetic spec (`benchmarks`)")
-    from callbacks.brainscore.benchmarks.local import LocalBenchmark
-
     if spec == "synthetic" or spec.startswith("synthetic:"):
-        from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, synthetic_benchmark_dirs
-
         body = spec.partition(":")[2]
         folder, _, regions = body.partition("#")
         folder = folder or DEFAULT_SYNTHETIC_DIR
@@ -86,13 +80,9 @@ def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
             output_dir(folder, f"benchmarks: synthetic:{folder}")  # unwritable: one line naming the folder and the spec
             make_synthetic_benchmark(folder)
         dirs = synthetic_benchmark_dirs(folder)
-        return [LocalBenchmark(dirs[region]) for region in wanted]
+        return [open_local_benchmark(dirs[region]) for region in wanted]
     if Path(spec).is_dir() or "/" in spec or spec.startswith("."):
-        return [LocalBenchmark(spec)]
-    try:
-        from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
-    except ImportError as err:
-        raise ConfigError(f"benchmark {spec!r} is not a folder and brainscore-vision benchmarks are unavailable ({err})") from None
+        return [open_local_benchmark(spec)]
     return [BrainScoreVisionBenchmark(spec)]
 
 
@@ -147,6 +137,39 @@ def check_benchmarks(
         raise ConfigError(prefix + "; ".join(problems))
 
 
+def benchmark_features(
+    model: nn.Module,
+    layers_by_benchmark: Sequence[tuple[FeatureBenchmark, Sequence[str]]],
+    context: ScoringContext,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Features of every feature benchmark's layers: one extraction pass per distinct stimulus set.
+
+    Args:
+        model: the network scored.
+        layers_by_benchmark: ``(benchmark, layers it is scored on)`` pairs.
+        context: batch size, visual degrees and seed of the extraction.
+        max_features: wider layers are randomly projected to this many features (``None``: never).
+        token_reduction: how ``(B, tokens, C)`` outputs become vectors.
+
+    Returns:
+        ``{stimulus_set.key: {layer: features}}`` (see :func:`callbacks.brainscore.features.extract_features`),
+        ready for :meth:`~callbacks.brainscore.benchmarks.base.FeatureBenchmark.score_layer`.
+    """
+    wanted: dict[str, list[str]] = defaultdict(list)
+    sets = {}
+    for bench, layers in layers_by_benchmark:
+        for s in bench.stimulus_sets().values():
+            sets.setdefault(s.key, s)
+            for layer in layers:
+                if layer not in wanted[s.key]:
+                    wanted[s.key].append(layer)
+    if not sets:
+        return {}
+    return extract_features(model, list(sets.values()), dict(wanted), context, max_features, token_reduction)
+
+
 def score_benchmarks(
     model: nn.Module,
     benchmarks: Sequence[Benchmark],
@@ -162,10 +185,9 @@ def score_benchmarks(
     With ``fail_on_error`` the first failure raises; otherwise it is logged and reported.
     """
     context = context or ScoringContext()
-    if context.ceiling_formula not in CEILING_FORMULAS:
-        raise ConfigError(f"ceiling_formula {context.ceiling_formula!r} is invalid; valid: {', '.join(CEILING_FORMULAS)}")
+    check_ceiling_formula(context.ceiling_formula)
     if context.device is None:
-        context.device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        context.device = module_device(model)
     check_layers(model, region_layer_map, behavioral_readout_layer)
     scores: list[RegionScore] = []
     failures: dict[str, str] = {}
@@ -184,14 +206,7 @@ def score_benchmarks(
                 feature_benches.append((bench, bench.layer_for(region_layer_map, behavioral_readout_layer)))
             except NeuroAlignError as err:
                 fail(bench, err)
-    wanted: dict[str, list[str]] = defaultdict(list)
-    sets = {}
-    for bench, layer in feature_benches:
-        for s in bench.stimulus_sets().values():
-            sets.setdefault(s.key, s)
-            if layer not in wanted[s.key]:
-                wanted[s.key].append(layer)
-    features = extract_features(model, list(sets.values()), dict(wanted), context, max_features, token_reduction) if sets else {}
+    features = benchmark_features(model, [(b, [layer]) for b, layer in feature_benches], context, max_features, token_reduction)
 
     for bench in benchmarks:
         try:
@@ -199,9 +214,7 @@ def score_benchmarks(
                 layer = dict((id(b), l) for b, l in feature_benches).get(id(bench))
                 if layer is None:
                     continue  # already reported
-                roles = {role: features[s.key][layer] for role, s in bench.stimulus_sets().items()}
-                score = bench.score_features(roles, context)
-                score.layer = layer
+                score = bench.score_layer(features, layer, context)
             else:
                 score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
             scores.append(score)

@@ -3,8 +3,8 @@
 * Hooks through :class:`neuroalign.core.layers.LayerCapture` (outputs cloned, detached); the model
   runs in eval mode under ``torch.no_grad``; every submodule's train/eval flag is restored after,
   the model is never moved (inputs go to its device) and ``requires_grad`` is never touched.
-* Images are loaded as [0,1] RGB, resized to the model's input size (``model.input_size`` when it
-  has one, else 224) and placed on the model's "screen" like Brain-Score's ``place_on_screen``:
+* Images are loaded as [0,1] RGB, resized to the model's input size (:func:`neuroalign.core.modules.input_hw`,
+  else 224) and placed on the model's "screen" like Brain-Score's ``place_on_screen``:
   a stimulus spanning fewer visual degrees than the model is shrunk onto a grey (0.5) canvas, one
   spanning more is centre-cropped.
 * Layer outputs become ``(images, features)`` matrices with
@@ -28,18 +28,18 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
-from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.images import load_image_tensor
 from neuroalign.core.layers import LayerCapture, TokenReduction, reduce_tokens
+from neuroalign.core.modules import input_hw, module_device
 from neuroalign.core.progress import progress
 
 from callbacks.brainscore.types import ScoringContext, StimulusSet
 
 __all__ = [
     "DEFAULT_MAX_FEATURES",
-    "model_input_hw",
+    "DEFAULT_INPUT_SIDE",
     "load_image",
     "image_batches",
     "SparseProjection",
@@ -52,25 +52,14 @@ DEFAULT_MAX_FEATURES = 8192
 _GREY = 0.5
 
 
-def model_input_hw(model: nn.Module, default: int = 224) -> tuple[int, int]:
-    """The ``(H, W)`` the model expects: ``model.input_size[-2:]`` when present, else ``default``."""
-    size = getattr(model, "input_size", None)
-    if size is not None and len(size) >= 2:
-        return int(size[-2]), int(size[-1])
-    return default, default
+#: the input side assumed for a model that does not say (``model.input_size``)
+DEFAULT_INPUT_SIDE = 224
 
 
 def load_image(path, hw: tuple[int, int], visual_degrees: float = 8.0, model_visual_degrees: float = 8.0) -> torch.Tensor:
     """Load one image as a ``(3, H, W)`` [0,1] tensor placed on the model's screen (see module doc)."""
-    try:
-        with Image.open(path) as img:
-            arr = torch.frombuffer(bytearray(img.convert("RGB").tobytes()), dtype=torch.uint8)
-            w, h = img.size
-    except FileNotFoundError:
-        raise MissingFileError(f"stimulus image {path}", path, "stimuli.csv `filename`") from None
-    except OSError as err:
-        raise ConfigError(f"stimulus image {path} cannot be read ({err}); fix or remove it in stimuli.csv") from None
-    x = arr.view(h, w, 3).permute(2, 0, 1).float().div_(255).unsqueeze(0)
+    x = load_image_tensor(path, "stimuli.csv `filename`", "fix or remove it in stimuli.csv").unsqueeze(0)
+    h, w = x.shape[-2:]
     H, W = hw
     ratio = float(visual_degrees) / float(model_visual_degrees)
     if ratio > 1:  # stimulus wider than the model's field of view: keep the central part
@@ -145,12 +134,6 @@ def _layer_seed(seed: int, layer: str) -> int:
     return seed + int(hashlib.sha1(layer.encode()).hexdigest()[:8], 16)
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def extract_features(
     model: nn.Module,
     stimulus_sets: Sequence[StimulusSet],
@@ -174,8 +157,8 @@ def extract_features(
         ``{stimulus_set.key: {layer: (n_images, n_features) float32 CPU tensor}}``.
     """
     context = context or ScoringContext()
-    device = _device_of(model)
-    hw = model_input_hw(model)
+    device = module_device(model)
+    hw = input_hw(model) or (DEFAULT_INPUT_SIDE, DEFAULT_INPUT_SIDE)
     result: dict[str, dict[str, torch.Tensor]] = {}
     with preserved_state(model):
         for stimuli in stimulus_sets:

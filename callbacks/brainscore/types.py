@@ -1,42 +1,26 @@
-"""The benchmark interface every Brain-Score benchmark of neuroalign implements, and its result.
+"""The plain types of the Brain-Score room: regions, scores, stimulus sets, the scoring context and
+the ceiling formulas.
 
-Two families share one interface so the engine (:func:`callbacks.brainscore.engine.score_model`) can mix them:
+They import nothing of the room, so every other module of it (metrics, features, benchmarks, the
+engine, the callback) can use them. The benchmark interface built on them is
+:mod:`callbacks.brainscore.benchmarks.base`.
 
-* :class:`FeatureBenchmark` -- scored from features the *engine* extracts: local folder benchmarks
-  (:mod:`callbacks.brainscore.benchmarks.local`) and the synthetic benchmark (:mod:`callbacks.brainscore.benchmarks.synthetic`). They
-  expose their stimuli as :class:`StimulusSet` objects (one per role: ``"stimuli"``, and for
-  behaviour also ``"fitting"``), so benchmarks showing the same images share ONE forward pass, and
-  score a ``(n_stimuli, n_features)`` matrix per role with :meth:`FeatureBenchmark.score_features`.
-* Any other :class:`Benchmark` scores the whole model itself in :meth:`Benchmark.score_model`:
-  brainscore-vision public benchmarks (``callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark``)
-  wrap the model in brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment`` there, using
-  ``context.model_identifier`` (changes with the weights) and the region -> layer map.
-
-Contract for implementers (part B reads this):
-
-* ``identifier`` -- a unique string (brainscore-vision id, or ``local:<name>``);
-* ``region`` -- one of :data:`REGIONS` or ``"behavior"``; ``kind`` -- ``"neural"`` or ``"behavior"``;
-* :meth:`Benchmark.score_model` returns a :class:`RegionScore` with finite ``ceiled``, ``raw`` and
-  ``ceiling`` or raises (:class:`~neuroalign.core.errors.NeuroAlignError` for user-fixable
-  problems); never a silent NaN;
-* ``layer`` is the model layer used (the region's entry of the region -> layer map, or the
-  behavioural readout layer);
-* the ceiled score follows ``context.ceiling_formula`` (:data:`CEILING_FORMULAS`, see
-  :func:`callbacks.brainscore.metrics.ceiling.ceil_score`).
+The ceiling formulas (:data:`CEILING_FORMULAS`) turn a raw neural score ``r`` and a ceiling ``c``
+into the ceiled score Brain-Score reports; :func:`check_ceiling_formula` is the one validation of a
+formula name (used by the callback, the engine and
+:func:`callbacks.brainscore.metrics.ceiling.ceil_score`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
 from neuroalign.core.errors import ConfigError
 
@@ -48,9 +32,8 @@ __all__ = [
     "RegionScore",
     "StimulusSet",
     "ScoringContext",
-    "Benchmark",
-    "FeatureBenchmark",
     "check_region",
+    "check_ceiling_formula",
 ]
 
 #: the neural regions, in hierarchy order (rho-hierarchy correlates their scores with 1..4)
@@ -59,9 +42,37 @@ REGIONS: tuple[str, ...] = ("V1", "V2", "V4", "IT")
 BEHAVIOR = "behavior"
 
 CeilingFormula = Literal["r2_over_ceiling", "squared_r_over_ceiling"]
+
+
+def _r2_over_ceiling(raw: float, ceiling: float) -> float:
+    return float(raw) ** 2 / float(ceiling)
+
+
+def _squared_r_over_ceiling(raw: float, ceiling: float) -> float:
+    return (float(raw) / float(ceiling)) ** 2
+
+
+#: ceiling formula name -> ``f(raw, ceiling)``:
 #: ``r2_over_ceiling``: r^2 / ceiling (brainscore-vision 2.4.2, default);
 #: ``squared_r_over_ceiling``: (r / ceiling)^2 (releases before 2026, the 2022 leaderboard)
-CEILING_FORMULAS: tuple[str, ...] = ("r2_over_ceiling", "squared_r_over_ceiling")
+CEILING_FORMULAS: dict[str, Callable[[float, float], float]] = {
+    "r2_over_ceiling": _r2_over_ceiling,
+    "squared_r_over_ceiling": _squared_r_over_ceiling,
+}
+
+
+def check_ceiling_formula(formula: str, config_key: str = "`ceiling_formula`") -> str:
+    """Return ``formula`` if it is a key of :data:`CEILING_FORMULAS`, else raise a one-line ``ConfigError``.
+
+    Args:
+        formula: the formula name.
+        config_key: the configuration key named in the message (e.g. ``BrainScoreCallback `ceiling_formula```).
+    """
+    if formula not in CEILING_FORMULAS:
+        raise ConfigError(
+            f"unknown ceiling formula {formula!r} ({config_key}); valid: {', '.join(CEILING_FORMULAS)}"
+        )
+    return formula
 
 
 def check_region(region: str, config_key: str = "region", allow_behavior: bool = True) -> str:
@@ -160,76 +171,3 @@ class ScoringContext:
     batch_size: int = 64
     device: torch.device | None = None
     seed: int = 0
-
-
-class Benchmark(ABC):
-    """A Brain-Score benchmark: one region (or behaviour) and how to score a model on it."""
-
-    identifier: str
-    region: str
-    kind: Literal["neural", "behavior"]
-
-    @property
-    def needs_features(self) -> bool:
-        """True when the engine must extract features (see :class:`FeatureBenchmark`)."""
-        return False
-
-    def layer_for(self, region_layer_map: Mapping[str, str], behavioral_readout_layer: str | None) -> str:
-        """The model layer this benchmark reads (``ConfigError`` when the map lacks the region)."""
-        if self.kind == "behavior":
-            if not behavioral_readout_layer:
-                raise ConfigError(f"benchmark {self.identifier} needs `behavioral_readout_layer`")
-            return behavioral_readout_layer
-        if self.region not in region_layer_map:
-            raise ConfigError(f"benchmark {self.identifier} scores {self.region} but `region_layer_map` has no {self.region}")
-        return region_layer_map[self.region]
-
-    @abstractmethod
-    def score_model(
-        self,
-        model: nn.Module,
-        region_layer_map: Mapping[str, str],
-        behavioral_readout_layer: str | None,
-        context: ScoringContext,
-    ) -> RegionScore:
-        """Score ``model`` (any [0,1]-input module) with the given layer assignment."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.identifier!r}, region={self.region!r})"
-
-
-class FeatureBenchmark(Benchmark):
-    """A benchmark scored from features the engine extracts in one shared forward pass.
-
-    Subclasses implement :meth:`stimulus_sets` and :meth:`score_features`; :meth:`score_model` (for
-    using one benchmark alone) extracts the features itself through :mod:`callbacks.brainscore.features`.
-    """
-
-    @property
-    def needs_features(self) -> bool:
-        return True
-
-    @abstractmethod
-    def stimulus_sets(self) -> dict[str, StimulusSet]:
-        """Stimuli by role: ``"stimuli"`` (scored); behaviour also ``"fitting"`` (readout training)."""
-
-    @abstractmethod
-    def score_features(self, features: Mapping[str, torch.Tensor], context: ScoringContext) -> RegionScore:
-        """Score ``(n_images, n_features)`` features of each role (rows in the stimulus sets' order)."""
-
-    def score_model(
-        self,
-        model: nn.Module,
-        region_layer_map: Mapping[str, str],
-        behavioral_readout_layer: str | None,
-        context: ScoringContext,
-    ) -> RegionScore:
-        from callbacks.brainscore.features import extract_features
-
-        layer = self.layer_for(region_layer_map, behavioral_readout_layer)
-        sets = self.stimulus_sets()
-        feats = extract_features(model, list(sets.values()), [layer], context=context)
-        score = self.score_features({role: feats[s.key][layer] for role, s in sets.items()}, context)
-        score.layer = layer
-        return score
-

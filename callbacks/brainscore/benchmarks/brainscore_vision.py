@@ -1,57 +1,41 @@
 """brainscore-vision's own public benchmarks, run on any [0,1]-input model through its model interface.
 
 :class:`BrainScoreVisionBenchmark` scores a model exactly as brainscore-vision 2.4.2 would: the
-model goes into brainscore-vision's ``PytorchWrapper`` and ``ModelCommitment`` with an explicit
-region -> layer map (never the layer search, which needs the network and an ImageNet HDF5), and the
-benchmark is loaded by id with ``brainscore_vision.load_benchmark``.
+model goes into brainscore-vision's ``PytorchWrapper`` and ``ModelCommitment``
+(:mod:`callbacks.brainscore.model_adapter`) with an explicit region -> layer map (never the layer
+search, which needs the network and an ImageNet HDF5), and the benchmark is loaded by id with
+``brainscore_vision.load_benchmark``.
 
 * ``BS_INSTALL_DEPENDENCIES=no`` is set before any brainscore-vision plugin is imported (otherwise
-  loading a plugin runs ``pip install``).
-* The wrapper's preprocessing feeds [0,1] RGB tensors at the model's input size: neuroalign models
-  normalise inside, so brainscore-vision's ImageNet normalisation must not be applied twice.
+  loading a plugin runs ``pip install``); brainscore-vision is imported only when a benchmark loads.
 * brainscore-vision caches activations by identifier, not by weights: ``context.model_identifier``
   (which the caller changes with the weights, e.g. by the global step) names the commitment, and the
   on-disk activation cache is off unless ``cache_activations=True``.
-* Before loading, :func:`callbacks.brainscore.commands.brainio_files.check_brainio_files` makes a missing data file fail
+* Before loading, :func:`callbacks.brainscore.brainio_data.check_brainio_files` makes a missing data file fail
   within seconds offline, listing every file and where to place it.
 * The model's train/eval mode, device and ``requires_grad`` flags are restored afterwards.
-
-:func:`neural_assemblies` and :func:`reference_neural_benchmark` build brainscore-vision's own
-``NeuralBenchmark`` (``pls`` metric, ``internal_consistency`` ceiling) in memory from plain arrays --
-the reference the project's engine is checked against.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from neuroalign.core.errors import ConfigError
 from neuroalign.core.layers import get_layer
 
-from callbacks.brainscore.types import BEHAVIOR, Benchmark, RegionScore, ScoringContext
-from callbacks.brainscore.commands.brainio_files import BENCHMARK_DATA, BRAINIO_FILES, brainio_home, check_brainio_files, files_for
-from callbacks.brainscore.features import _device_of, model_input_hw, preserved_state
+from callbacks.brainscore.benchmarks.base import Benchmark
+from callbacks.brainscore.brainio_data import BENCHMARK_DATA, BRAINIO_FILES, check_brainio_files, files_for, import_brainscore_vision
+from callbacks.brainscore.features import preserved_state
+from callbacks.brainscore.metrics.ceiling import ceil_score
+from callbacks.brainscore.model_adapter import make_model_commitment
+from callbacks.brainscore.types import BEHAVIOR, RegionScore, ScoringContext
 
-__all__ = [
-    "BrainScoreVisionBenchmark",
-    "check_public_data",
-    "BENCHMARK_REGIONS",
-    "import_brainscore_vision",
-    "preprocess_unit_range",
-    "make_activations_model",
-    "make_model_commitment",
-    "neural_assemblies",
-    "reference_neural_benchmark",
-]
+__all__ = ["BrainScoreVisionBenchmark", "check_public_data", "BENCHMARK_REGIONS"]
 
 #: public benchmark id -> region it scores
 BENCHMARK_REGIONS: dict[str, str] = {
@@ -61,122 +45,6 @@ BENCHMARK_REGIONS: dict[str, str] = {
     "MajajHong2015public.IT-pls": "IT",
     "Rajalingham2018public-i2n": BEHAVIOR,
 }
-
-
-def import_brainscore_vision():
-    """Import ``brainscore_vision`` with plugin dependency installation disabled (``BS_INSTALL_DEPENDENCIES=no``).
-
-    Also points brainscore-core's BrainIO cache at the current ``$BRAINIO_HOME`` (brainscore-core reads
-    the variable once per process and would otherwise ignore a later change).
-    """
-    os.environ["BS_INSTALL_DEPENDENCIES"] = "no"
-    import brainscore_vision
-    from brainscore_core.supported_data_standards.brainio import fetch
-
-    fetch._local_data_path = str(brainio_home())
-    return brainscore_vision
-
-
-# ------------------------------------------------------------------------------------ model side
-def preprocess_unit_range(paths: Sequence[str], size: tuple[int, int]) -> np.ndarray:
-    """Load images as RGB, resize to ``size`` (H, W) and return a float32 ``(N, 3, H, W)`` array in [0, 1].
-
-    This is the ``preprocessing`` of the ``PytorchWrapper``: no ImageNet normalisation (neuroalign
-    models normalise inside).
-    """
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor, resize
-
-    batch = []
-    for path in paths:
-        with Image.open(path) as image:
-            tensor = pil_to_tensor(image.convert("RGB"))
-        tensor = resize(tensor, list(size), antialias=True)
-        batch.append(tensor.float().div_(255.0))
-    return torch.stack(batch).numpy()
-
-
-def make_activations_model(
-    model: nn.Module,
-    identifier: str,
-    image_size: int | None = None,
-    batch_size: int = 64,
-    cache_activations: bool = False,
-):
-    """brainscore-vision's ``PytorchWrapper`` around a [0,1]-input model.
-
-    Layer names are resolved as everywhere in neuroalign (relative to ``ZooModel.net``; unknown names
-    list the nearest ones), tuple outputs keep their first tensor, and the model stays on its device.
-
-    Args:
-        model: any ``nn.Module`` taking [0,1] RGB images.
-        identifier: activations identifier (change it whenever the weights change).
-        image_size: side of the images fed to the model (default: ``model.input_size`` or 224).
-        batch_size: images per forward pass.
-        cache_activations: let brainscore-vision store activations on disk under ``identifier``
-            (``~/.result_caching``); off by default so per-epoch scoring writes nothing.
-    """
-    import_brainscore_vision()
-    from brainscore_vision.model_helpers.activations.pytorch import PytorchWrapper
-
-    class _Wrapper(PytorchWrapper):
-        def get_layer(self, layer_name: str) -> nn.Module:
-            return self._model if layer_name == "logits" else get_layer(self._model, layer_name)
-
-        def register_hook(self, layer, layer_name, target_dict):
-            def hook(_layer, _inputs, output, name=layer_name):
-                output = output[0] if isinstance(output, (tuple, list)) else output
-                target_dict[name] = output.detach().float().cpu().numpy()
-
-            return layer.register_forward_hook(hook)
-
-    device = _device_of(model)
-    size = (int(image_size), int(image_size)) if image_size else model_input_hw(model)
-    preprocessing = functools.partial(preprocess_unit_range, size=size)
-    wrapper = _Wrapper(model=model, preprocessing=preprocessing, identifier=identifier, batch_size=batch_size)
-    wrapper._device = device  # PytorchWrapper moves the model to CUDA when available; keep the caller's device
-    model.to(device)
-    if not cache_activations:
-        wrapper._extractor.identifier = False  # brainscore-vision stores nothing without an identifier
-    return wrapper
-
-
-def make_model_commitment(
-    model: nn.Module,
-    identifier: str,
-    region_layer_map: Mapping[str, str],
-    behavioral_readout_layer: str | None = None,
-    visual_degrees: float = 8,
-    image_size: int | None = None,
-    batch_size: int = 64,
-    cache_activations: bool = False,
-):
-    """brainscore-vision's ``ModelCommitment`` for ``model`` with an explicit region -> layer map.
-
-    Args:
-        model: any ``nn.Module`` taking [0,1] RGB images.
-        identifier: the model identifier (must change with the weights).
-        region_layer_map: region (``V1``/``V2``/``V4``/``IT``) -> layer name.
-        behavioral_readout_layer: layer the behavioural readout is fitted on (default: the last mapped layer).
-        visual_degrees: field of view of the model's input.
-        image_size: input side (default ``model.input_size`` or 224).
-        batch_size: images per forward pass.
-        cache_activations: see :func:`make_activations_model`.
-    """
-    from brainscore_vision.model_helpers.brain_transformation import ModelCommitment
-
-    layers = list(dict.fromkeys([*region_layer_map.values(), *([behavioral_readout_layer] if behavioral_readout_layer else [])]))
-    for layer in layers:
-        get_layer(model, layer)  # unknown names: ConfigError listing the nearest names
-    wrapper = make_activations_model(model, identifier, image_size, batch_size, cache_activations)
-    return ModelCommitment(
-        identifier=identifier,
-        activations_model=wrapper,
-        layers=layers,
-        region_layer_map=dict(region_layer_map),
-        behavioral_readout_layer=behavioral_readout_layer,
-        visual_degrees=visual_degrees,
-    )
 
 
 # -------------------------------------------------------------------------------- the benchmark
@@ -273,8 +141,6 @@ class BrainScoreVisionBenchmark(Benchmark):
         raw = _scalar(score.attrs["raw"])
         ceiling = _scalar(score.attrs["ceiling"])
         if self.kind == "neural":
-            from callbacks.brainscore.metrics.ceiling import ceil_score
-
             formula = context.ceiling_formula
             ceiled = float(ceil_score(raw, ceiling, formula))
         else:  # i2n: brainscore-vision ceils each split by sqrt(ceiling) and averages
@@ -303,96 +169,3 @@ def check_public_data(benchmarks: Sequence[Benchmark]) -> None:
     ids = [b.identifier for b in benchmarks if isinstance(b, BrainScoreVisionBenchmark)]
     if ids:
         check_brainio_files(ids)
-
-
-# --------------------------------------------------------------------- in-memory reference data
-def neural_assemblies(
-    responses: np.ndarray,
-    stimulus_ids: Sequence[str],
-    paths: Sequence[str | Path],
-    region: str,
-    stratify: Sequence[Any] | None = None,
-    identifier: str = "neuroalign-local",
-):
-    """brainscore-vision ``NeuroidAssembly`` objects (per repetition, and repetition-averaged) from arrays.
-
-    Args:
-        responses: ``(repetitions, stimuli, neuroids)`` responses (NaN: missing trial).
-        stimulus_ids: one id per stimulus.
-        paths: image file per stimulus.
-        region: the region coordinate of every neuroid.
-        stratify: optional per-stimulus labels (coordinate ``stratum``) for stratified splits.
-        identifier: stimulus set identifier.
-
-    Returns:
-        ``(assembly_repetitions, assembly_averaged)``, both with the stimulus set attached.
-    """
-    brainscore_vision = import_brainscore_vision()  # noqa: F841 - registries and env first
-    from brainscore_core.supported_data_standards.brainio.assemblies import NeuroidAssembly
-    from brainscore_core.supported_data_standards.brainio.stimuli import StimulusSet
-    from brainscore_vision.benchmark_helpers.neural_common import average_repetition
-
-    reps, n_stimuli, n_neuroids = responses.shape
-    stimulus_ids = [str(s) for s in stimulus_ids]
-    meta = {"stimulus_id": stimulus_ids, "filename": [Path(p).name for p in paths]}
-    if stratify is not None:
-        meta["stratum"] = [str(s) for s in stratify]
-    stimulus_set = StimulusSet(meta)
-    stimulus_set.stimulus_paths = {sid: Path(p) for sid, p in zip(stimulus_ids, paths)}
-    stimulus_set.identifier = identifier
-    coords = {
-        "stimulus_id": ("presentation", np.tile(stimulus_ids, reps)),
-        # a second presentation coordinate keeps brainscore-vision's multi-coordinate groupby on `presentation`
-        "stimulus_index": ("presentation", np.tile(np.arange(n_stimuli), reps)),
-        "repetition": ("presentation", np.repeat(np.arange(reps), n_stimuli)),
-        "neuroid_id": ("neuroid", [f"n{i}" for i in range(n_neuroids)]),
-        "region": ("neuroid", [region] * n_neuroids),
-        "time_bin_start": ("time_bin", [70]),
-        "time_bin_end": ("time_bin", [170]),
-    }
-    if stratify is not None:
-        coords["stratum"] = ("presentation", np.tile(meta["stratum"], reps))
-    data = np.asarray(responses, dtype=float).reshape(reps * n_stimuli, n_neuroids, 1)
-    # one 70-170 ms time bin, squeezed as brainscore-vision's own static benchmarks do
-    repetitions = NeuroidAssembly(data, coords=coords, dims=["presentation", "neuroid", "time_bin"]).squeeze("time_bin")
-    averaged = average_repetition(repetitions)
-    # restore stimulus order (groupby sorts) so rows match `stimulus_ids`
-    averaged = averaged.isel(presentation=np.argsort(averaged["stimulus_index"].values))
-    for assembly in (repetitions, averaged):
-        assembly.attrs["stimulus_set"] = stimulus_set
-        assembly.attrs["stimulus_set_identifier"] = identifier
-    return repetitions, averaged
-
-
-def reference_neural_benchmark(
-    responses: np.ndarray,
-    stimulus_ids: Sequence[str],
-    paths: Sequence[str | Path],
-    region: str,
-    stratify: Sequence[Any] | None = None,
-    visual_degrees: float = 8.0,
-    identifier: str = "neuroalign-local",
-):
-    """brainscore-vision's own ``NeuralBenchmark`` (``pls`` metric, ``internal_consistency`` ceiling) on arrays.
-
-    Arguments as in :func:`neural_assemblies`; ``stratify`` becomes the ``pls`` metric's
-    stratification coordinate. The benchmark's ceiled score is brainscore-vision 2.4.2's
-    ``r^2 / ceiling``; ``score.attrs["raw"]`` and ``score.attrs["ceiling"]`` hold the parts.
-    """
-    brainscore_vision = import_brainscore_vision()
-    from brainscore_vision.benchmark_helpers.neural_common import NeuralBenchmark
-
-    repetitions, averaged = neural_assemblies(responses, stimulus_ids, paths, region, stratify, identifier)
-    cv = dict(stratification_coord="stratum" if stratify is not None else None)
-    metric = brainscore_vision.load_metric("pls", crossvalidation_kwargs=cv)
-    ceiler = brainscore_vision.load_ceiling("internal_consistency")
-    return NeuralBenchmark(
-        identifier=f"{identifier}.{region}-pls",
-        version=1,
-        assembly=averaged,
-        similarity_metric=metric,
-        visual_degrees=visual_degrees,
-        number_of_trials=1,
-        ceiling_func=lambda: ceiler(repetitions),
-        parent=region,
-    )

@@ -3,8 +3,10 @@
 SYNTHETIC DATA -- not recordings. It exists to test the scoring machinery end to end and to give the
 quickstart something to score offline:
 
-* stimuli: procedurally drawn PNGs -- one of ``n_objects`` shapes (disc, square, triangle, cross,
-  bars, ring, ...) with random position, size, colour, and a noisy background;
+* stimuli: procedurally drawn PNGs (:mod:`datamodules.shapes`, the renderer of the shapes dataset) --
+  one of ``n_objects`` shapes (disk, ring, square, hollow square, triangle, plus, ...) with random
+  position, size, orientation and colour on a textured, noisy background; image ``i`` shows shape
+  ``i % n_objects``;
 * a fixed reference network (:func:`reference_network`, a 4-block ReLU CNN with seeded random
   weights) is run on the stimuli; the neuroids of region ``V1``/``V2``/``V4``/``IT`` are random
   linear projections of the ``n_components`` whitened leading principal components of the
@@ -18,7 +20,7 @@ quickstart something to score offline:
 Layout written under ``output_dir``::
 
     images/*.png                 shared stimuli (stimulus sets of V1..IT are identical)
-    V1/ V2/ V4/ IT/ behavior/    one local benchmark folder each (see callbacks.brainscore.benchmarks.local)
+    V1/ V2/ V4/ IT/ behavior/    one local benchmark folder each (see callbacks.brainscore.benchmarks.local_folder)
     manifest.yaml                parameters and the ground-truth layer of every region
 
 Scoring :func:`reference_network` itself, the layer sweep finds each region's ground-truth layer.
@@ -33,16 +35,25 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
-from callbacks.brainscore.types import REGIONS
+from datamodules.shapes import SHAPE_CLASSES, render_shapes, sample_shape_params
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.images import load_image_tensor
+from neuroalign.core.layers import LayerCapture
+from neuroalign.core.output_paths import output_dir as make_output_dir
+
+from callbacks.brainscore.types import BEHAVIOR, REGIONS
 
 __all__ = ["reference_network", "REFERENCE_LAYERS", "make_synthetic_benchmark", "synthetic_benchmark_dirs"]
 
 #: ground-truth layer of each region in :func:`reference_network`
 REFERENCE_LAYERS: dict[str, str] = {"V1": "blocks.0", "V2": "blocks.1", "V4": "blocks.2", "IT": "blocks.3"}
-SHAPES = ("disc", "square", "triangle", "cross", "bars", "ring", "diamond", "dots")
+#: the stream numbers of :func:`datamodules.shapes.sample_shape_params` for the stimuli and the fitting images
+_STIMULI_STREAM, _FITTING_STREAM = 2, 3
+#: images rendered per call of :func:`datamodules.shapes.render_shapes`
+_RENDER_CHUNK = 256
 
 
 class _ReferenceNet(nn.Module):
@@ -72,47 +83,19 @@ def reference_network(seed: int = 0, image_size: int = 32, n_classes: int = 6) -
     return net.eval()
 
 
-def _draw(rng: np.random.Generator, shape: str, size: int) -> Image.Image:
-    bg = rng.uniform(0.2, 0.8, 3)
-    noise = rng.normal(0, 0.08, (size, size, 3))
-    arr = np.clip(bg + noise, 0, 1)
-    img = Image.fromarray((arr * 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    color = tuple(int(c) for c in rng.integers(0, 256, 3))
-    r = rng.uniform(0.18, 0.35) * size
-    cx, cy = rng.uniform(r, size - r, 2)
-    box = [cx - r, cy - r, cx + r, cy + r]
-    w = max(1, int(r / 3))
-    if shape == "disc":
-        draw.ellipse(box, fill=color)
-    elif shape == "square":
-        draw.rectangle(box, fill=color)
-    elif shape == "triangle":
-        draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=color)
-    elif shape == "cross":
-        draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=color)
-        draw.rectangle([cx - w, cy - r, cx + w, cy + r], fill=color)
-    elif shape == "bars":
-        for k in range(-2, 3, 2):
-            draw.rectangle([cx - r, cy + k * w - w / 2, cx + r, cy + k * w + w / 2], fill=color)
-    elif shape == "ring":
-        draw.ellipse(box, outline=color, width=w)
-    elif shape == "diamond":
-        draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=color)
-    else:
-        for dx in (-r / 2, r / 2):
-            for dy in (-r / 2, r / 2):
-                draw.ellipse([cx + dx - w, cy + dy - w, cx + dx + w, cy + dy + w], fill=color)
-    return img
-
-
-def _write_images(folder: Path, prefix: str, n: int, n_objects: int, size: int, rng) -> list[dict[str, str]]:
+def _write_images(
+    folder: Path, prefix: str, n: int, n_objects: int, size: int, seed: int, stream: int
+) -> list[dict[str, str]]:
+    """Render ``n`` PNGs (image ``i`` shows shape ``i % n_objects``) into ``folder``; their stimuli.csv rows."""
+    labels = np.arange(n) % n_objects
+    params = sample_shape_params(n, n_objects, seed, stream, labels=labels)
     rows = []
-    for i in range(n):
-        shape = SHAPES[i % n_objects]
-        name = f"{prefix}_{i:05d}.png"
-        _draw(rng, shape, size).save(folder / name)
-        rows.append({"stimulus_id": f"{prefix}_{i:05d}", "filename": f"../images/{name}", "object_name": shape})
+    for start in range(0, n, _RENDER_CHUNK):
+        indices = np.arange(start, min(n, start + _RENDER_CHUNK))
+        for i, image in zip(indices, render_shapes(params, indices, size)):
+            name = f"{prefix}_{i:05d}.png"
+            Image.fromarray(image).save(folder / name)
+            rows.append({"stimulus_id": f"{prefix}_{i:05d}", "filename": f"../images/{name}", "object_name": SHAPE_CLASSES[labels[i]]})
     return rows
 
 
@@ -123,14 +106,10 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _load(paths: list[Path]) -> torch.Tensor:
-    return torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in paths]).float() / 255
-
-
 def synthetic_benchmark_dirs(output_dir: str | Path) -> dict[str, Path]:
     """The benchmark folder of each region (``V1`` .. ``IT``, ``behavior``) under ``output_dir``."""
     root = Path(output_dir)
-    return {region: root / region for region in (*REGIONS, "behavior")}
+    return {region: root / region for region in (*REGIONS, BEHAVIOR)}
 
 
 def make_synthetic_benchmark(
@@ -158,7 +137,7 @@ def make_synthetic_benchmark(
         noise: standard deviation of the trial noise (signal standardised to 1).
         n_components: neuroids are random mixtures of this many whitened principal components of
             the ground-truth layer's (flattened) output.
-        n_objects: object (shape) categories, at most 8.
+        n_objects: object (shape) categories, 2 to 12 (the first of :data:`datamodules.shapes.SHAPE_CLASSES`).
         n_fitting: labelled images to fit the behavioural readout.
         trials_per_image: simulated human 2AFC trials per behavioural stimulus.
         logit_scale: spread of the simulated choice logits (image difficulty) and the truth bonus.
@@ -169,23 +148,19 @@ def make_synthetic_benchmark(
     Returns:
         The output folder (a path usable as ``synthetic:<folder>`` or one region's folder as a local benchmark).
     """
-    from neuroalign.core.errors import ConfigError
-    from neuroalign.core.layers import LayerCapture
-    from neuroalign.core.output_paths import output_dir as make_output_dir
-
-    if not 2 <= n_objects <= len(SHAPES):
-        raise ConfigError(f"n_objects must be in 2..{len(SHAPES)}, got {n_objects} (`n_objects`)")
+    if not 2 <= n_objects <= len(SHAPE_CLASSES):
+        raise ConfigError(f"n_objects must be in 2..{len(SHAPE_CLASSES)}, got {n_objects} (`n_objects`)")
     if repetitions < 2:
         raise ConfigError(f"repetitions must be at least 2 for a split-half ceiling, got {repetitions} (`repetitions`)")
     root = make_output_dir(output_dir, "output_dir")  # an unwritable folder: one line naming it and the key
     images = root / "images"
     images.mkdir(exist_ok=True)
+    stim_rows = _write_images(images, "stim", n_stimuli, n_objects, image_size, seed, _STIMULI_STREAM)
+    fit_rows = _write_images(images, "fit", n_fitting, n_objects, image_size, seed, _FITTING_STREAM)
     rng = np.random.default_rng(seed)
-    stim_rows = _write_images(images, "stim", n_stimuli, n_objects, image_size, rng)
-    fit_rows = _write_images(images, "fit", n_fitting, n_objects, image_size, rng)
 
     net = reference_network(seed, image_size, n_objects)
-    x = _load([images / Path(r["filename"]).name for r in stim_rows])
+    x = torch.stack([load_image_tensor(images / Path(r["filename"]).name, "output_dir") for r in stim_rows])
     layers = list(REFERENCE_LAYERS.values())
     with torch.no_grad(), LayerCapture(net, layers) as cap:
         outs = cap.run(x)
@@ -232,10 +207,10 @@ def make_synthetic_benchmark(
             trial_rows.append(
                 {
                     "stimulus_id": stim_rows[i]["stimulus_id"],
-                    "truth": SHAPES[truth_idx[i]],
-                    "choice": SHAPES[chose],
+                    "truth": SHAPE_CLASSES[truth_idx[i]],
+                    "choice": SHAPE_CLASSES[chose],
                     "subject": f"s{k % 5}",
-                    "distractor": SHAPES[d],
+                    "distractor": SHAPE_CLASSES[d],
                 }
             )
     folder = dirs["behavior"]

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import torch
 
-from callbacks.brainscore.benchmarks.brainscore_vision import make_activations_model
+from callbacks.brainscore.model_adapter import make_activations_model
 from lightning_modules.zoo import ZooModel, load_weights
 
 HERE = Path(__file__).resolve().parent

@@ -23,9 +23,11 @@ from neuroalign.core.layers import list_layers, resolve_layers
 from neuroalign.core.output_paths import output_dir as make_output_dir
 from neuroalign.core.output_paths import writing
 
-from callbacks.brainscore.types import REGIONS, FeatureBenchmark, ScoringContext
-from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, extract_features
-from callbacks.brainscore.engine import load_benchmarks
+from callbacks.brainscore.benchmarks.base import FeatureBenchmark
+from callbacks.brainscore.commands.score import load_model
+from callbacks.brainscore.engine import benchmark_features, load_benchmarks
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.types import REGIONS, ScoringContext
 
 __all__ = ["sweep_layers", "write_layer_sweep", "layer_sweep"]
 
@@ -50,13 +52,11 @@ def sweep_layers(
     for b in benches:
         if not isinstance(b, FeatureBenchmark):
             raise ConfigError(f"benchmark {b.identifier} cannot be swept; use local or synthetic benchmarks (`benchmarks`)")
-    sets = {s.key: s for b in benches for s in b.stimulus_sets().values()}
-    features = extract_features(model, list(sets.values()), names, context, max_features)
+    features = benchmark_features(model, [(b, names) for b in benches], context, max_features)
     result: dict[str, dict[str, list[float]]] = {}
     for bench in benches:
         for layer in names:
-            roles = {role: features[s.key][layer] for role, s in bench.stimulus_sets().items()}
-            score = bench.score_features(roles, context)
+            score = bench.score_layer(features, layer, context)
             result.setdefault(bench.region, {}).setdefault(layer, []).append(score.ceiled)
     return {r: {l: sum(v) / len(v) for l, v in by_layer.items()} for r, by_layer in result.items()}
 
@@ -148,8 +148,6 @@ def layer_sweep(
         The best layer of each region (``V1: <layer> (<score>)``), then one ``wrote <path>`` line per file.
         From Python, :func:`write_layer_sweep` takes a model object.
     """
-    from callbacks.brainscore.commands.score import load_model
-
     net = load_model(model, checkpoint, model_kwargs)
     context = ScoringContext(ceiling_formula=ceiling_formula, batch_size=batch_size)
     best, scores, files = write_layer_sweep(net, benchmarks, layers, output_dir, context, max_features)

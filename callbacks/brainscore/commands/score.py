@@ -1,4 +1,8 @@
-"""``neuroalign score``: Brain-Score a zoo model or a checkpoint from the command line."""
+"""``neuroalign score``: Brain-Score a zoo model or a checkpoint from the command line.
+
+:func:`load_model` is the one way the Brain-Score commands turn ``--model`` / ``--checkpoint`` /
+``--model_kwargs`` into a network (``neuroalign layer-sweep`` uses it too).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from typing import Any
 
 from torch import nn
 
-from callbacks.brainscore.benchmarks.synthetic import reference_network
 from lightning_modules.zoo import build_model
 from lightning_modules.zoo.checkpoint import load_checkpoint_into, model_from_checkpoint
 from neuroalign.core.errors import ConfigError
 from neuroalign.core.output_paths import output_dir as make_output_dir
 from neuroalign.core.output_paths import writing
 
-from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.benchmarks.synthetic import reference_network
 from callbacks.brainscore.engine import score_model
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
 from callbacks.brainscore.summary import write_summary
 
 __all__ = ["load_model", "score_command", "MODEL_KWARGS_KEY"]

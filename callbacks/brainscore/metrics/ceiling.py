@@ -18,6 +18,7 @@ from sklearn.model_selection import ShuffleSplit
 from neuroalign.core.errors import ConfigError
 
 from callbacks.brainscore.metrics.correlation import nanmedian, pearson_per_column
+from callbacks.brainscore.types import CEILING_FORMULAS, check_ceiling_formula
 
 __all__ = ["internal_consistency", "spearman_brown", "ceil_score"]
 
@@ -62,7 +63,7 @@ def internal_consistency(
 
 
 def ceil_score(raw: float, ceiling: float, formula: str = "r2_over_ceiling") -> float:
-    """Ceil a raw neural score.
+    """Ceil a raw neural score with one of :data:`~callbacks.brainscore.types.CEILING_FORMULAS`.
 
     Args:
         raw: the raw score r (mean over splits of the median Pearson r).
@@ -72,8 +73,4 @@ def ceil_score(raw: float, ceiling: float, formula: str = "r2_over_ceiling") -> 
     """
     if ceiling <= 0 or not np.isfinite(ceiling):
         raise ConfigError(f"ceiling {ceiling} is not positive: responses are not reliable enough to ceil a score")
-    if formula == "r2_over_ceiling":
-        return float(raw) ** 2 / float(ceiling)
-    if formula == "squared_r_over_ceiling":
-        return (float(raw) / float(ceiling)) ** 2
-    raise ConfigError(f"unknown ceiling formula {formula!r} (`ceiling_formula`); valid: r2_over_ceiling, squared_r_over_ceiling")
+    return CEILING_FORMULAS[check_ceiling_formula(formula)](raw, ceiling)
