@@ -16,7 +16,7 @@ _EXPORTS = {
     "IMAGENETTE_CLASSES": "datamodules.imagenette",
     "CIFAR10DataModule": "datamodules.cifar10",
     "ShapesDataModule": "datamodules.procedural",
-    "SHAPE_CLASSES": "datamodules.procedural",
+    "SHAPE_CLASSES": "datamodules.shapes",
     "HardRotation": "datamodules.transforms",
     "build_train_transform": "datamodules.transforms",
     "build_val_transform": "datamodules.transforms",
