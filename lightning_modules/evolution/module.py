@@ -21,9 +21,10 @@ whose activation is the same for a whole population (a silent ReLU channel) keep
 ``dead_patience`` generations and is then *retired*: its optimiser state is frozen (kept in
 checkpoints), it is no longer evaluated, and the generation and the reason go to ``summary.csv``, the
 loggers (``evolution/<unit>/retired``) and the console, while the other units go on. NaN or inf
-activations retire a unit at once, reported as such. The run fails (:class:`EvolutionStopped`, state saved to ``stopped.ckpt``) only when every unit is
-retired, or at the first retirement with ``on_dead_unit: stop``. Every decision is taken from the
-statistics merged over all ranks, so under DDP every rank retires the same units at the same generation.
+activations retire a unit at once, reported as such. The run fails (:class:`EvolutionStopped`, state
+saved to ``stopped.ckpt``) only when every unit is retired, or at the first retirement with
+``on_dead_unit: stop``. Every decision is taken from the statistics merged over all ranks, so under
+DDP every rank retires the same units at the same generation.
 ``channel: auto`` units (:func:`~lightning_modules.evolution.units.resolve_auto_units`) are chosen
 once, on a probe population drawn from the optimiser's start distribution; the choice is printed,
 written to ``summary.csv`` and ``prototypes.pt`` and stored in checkpoints, so a resumed run keeps it.
