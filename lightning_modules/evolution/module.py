@@ -54,7 +54,7 @@ from lightning_modules.evolution.generators.base import Generator
 from lightning_modules.evolution.health import UnitHealth
 from lightning_modules.evolution.loop import STATS, EvolutionLoop, EvolutionState, GenerationReport, Population, build_optimizer, render
 from lightning_modules.evolution.optimizers.base import EvolutionOptimizer
-from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, to_uint8
+from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, summary_rows, to_uint8
 from lightning_modules.evolution.training import EveryRankAllGenerations, GenerationLoader, Generations, TellOptimizer
 from lightning_modules.evolution.units import Unit, UnitSet, resolve_auto_units
 
@@ -420,25 +420,8 @@ class EvolutionModule(LightningModule):
                 logger.log_image("evolution/montage", images=[montage], caption=[caption])
 
     def _summary_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for i, (unit, requested) in enumerate(zip(self.units, self.requested_units)):
-            retired = int(self.retired_at[i]) >= 0
-            rows.append(
-                {
-                    "unit": self.labels[i],
-                    "layer": unit.layer,
-                    "channel": unit.channel,
-                    "position": list(unit.position) if unit.position is not None else None,
-                    "token": unit.token,
-                    "chosen": "auto" if requested.is_auto else "config",
-                    "status": "retired" if retired else "active",
-                    "best_score": float(self.best_scores[i]),
-                    "generations": int(self.retired_at[i]) + 1 if retired else self.generation,
-                    "retired_generation": int(self.retired_at[i]) if retired else None,
-                    "reason": self.state.health.reasons[i],
-                }
-            )
-        return rows
+        health = self.state.health
+        return summary_rows(self.units, self.requested_units, self.best_scores, health.retired_at, health.reasons, self.generation)
 
     def on_train_end(self) -> None:
         """Write the final files; when the run was stopped, save the state and raise :class:`EvolutionStopped`."""
