@@ -1,4 +1,4 @@
-"""CholeskyCMAES: RECIPES constants, ask/tell semantics, convergence, rank-1 update, batching, resume."""
+"""CholeskyCMAES: the constants of docs/recipes.md section 3, ask/tell semantics, convergence, rank-1 update, batching, resume."""
 
 from __future__ import annotations
 

@@ -9,14 +9,21 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 from torchvision.utils import save_image
 
+from neuroalign.cli import main
 from neuroalign.core.errors import ConfigError
 from lightning_modules.evolution.generators.pixels import PixelGenerator
 from lightning_modules.evolution.images import load_image_folder
 from lightning_modules.evolution.module import EvolutionModule, EvolutionStopped
+from lightning_modules.evolution.optimizers.cholesky_cmaes import CholeskyCMAES
+from lightning_modules.evolution.optimizers.pycma import PyCMA
+from lightning_modules.evolution.outputs import read_scores, read_summary
+from lightning_modules.evolution.training import TellOptimizer
 from lightning_modules.evolution.units import Unit
+from lightning_modules.zoo import ZooModel
 
 
 def _cnn(seed: int = 0) -> nn.Sequential:
@@ -89,6 +96,9 @@ def test_one_generator_and_one_model_forward_per_generation(tmp_path):
     assert seen["gen"][:3] == [3, 3 * lam, 3 * lam]
     assert seen["model"] == 3
     assert trainer.global_step == 3 and module.generation == 3
+    # the Lightning optimiser step is the tell: one step per generation, the anchor never moves
+    assert isinstance(trainer.optimizers[0], TellOptimizer) and module.evolver.generation == 3
+    assert module.state_dict()["_step_anchor"].tolist() == [0.0]
 
 
 def test_max_steps_bounds_the_generations(tmp_path):
@@ -135,8 +145,6 @@ def _dead_channel_cnn(kind: str = "constant", channels=(3,)) -> nn.Sequential:
 
 
 def _summary(root: Path) -> dict[str, dict]:
-    from lightning_modules.evolution.outputs import read_summary
-
     return {row["unit"]: row for row in read_summary(_scores_csv(root).parent / "summary.csv")}
 
 
@@ -151,8 +159,6 @@ class _Snapshot(Callback):
 
 
 def test_dead_unit_is_retired_after_its_patience_and_the_others_improve(tmp_path, caplog):
-    from lightning_modules.evolution.outputs import read_scores
-
     units = [Unit("4", 0), Unit("1", 3), Unit("4", 2)]
     module = EvolutionModule(_dead_channel_cnn(), units, PixelGenerator(8), n_generations=15, dead_patience=4, seed=2)
     snap = _Snapshot()
@@ -256,10 +262,6 @@ def test_bad_arguments_are_config_errors():
 
 
 def test_optimizer_factory_and_wandb_media(tmp_path, monkeypatch):
-    from lightning.pytorch.loggers import WandbLogger
-
-    from lightning_modules.evolution.optimizers.pycma import PyCMA
-
     logged = []
     monkeypatch.setattr(WandbLogger, "log_image", lambda self, key, images, **kw: logged.append((key, len(images))))
     monkeypatch.setattr(WandbLogger, "log_metrics", lambda self, metrics, step=None: logged.append(("metrics", step)))
@@ -275,9 +277,6 @@ def test_optimizer_factory_and_wandb_media(tmp_path, monkeypatch):
 
 
 def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
-    from neuroalign.cli import main
-    from lightning_modules.zoo import ZooModel
-
     trained = ZooModel("resnet10t", num_classes=10, input_size=32)  # the architecture of configs/quickstart.yaml
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in trained.state_dict().items()}}, ckpt)
@@ -292,7 +291,6 @@ def test_quickstart_config_runs_from_the_neuroalign_command(tmp_path):
 
 def test_resume_replays_the_compact_cholesky_state_bit_for_bit(tmp_path):
     """Checkpoints hold the rank-1 updates of A and A^-1, not the matrices; a resume replays them exactly."""
-    from lightning_modules.evolution.optimizers.cholesky_cmaes import CholeskyCMAES
 
     def make():
         factory = lambda dim, **kw: CholeskyCMAES(dim, a_update_freq=2, **kw)  # noqa: E731

@@ -80,7 +80,7 @@ def test_module_writes_every_output_under_the_log_dir(tmp_path):
         best = [r["best_so_far"] for r in rows if r["unit"] == unit]
         assert best == sorted(best)  # best so far never decreases
         assert all(r["max"] <= r["best_so_far"] and r["mean"] <= r["max"] for r in rows if r["unit"] == unit)
-    assert module.snapshot_generations == [2, 5, 6]  # every 3 generations and the last
+    assert module.state.snapshot_generations == [2, 5, 6]  # every 3 generations and the last
     width, height = Image.open(folder / "montage.png").size  # 8 px tiles shown at 64 px, labelled margins
     assert abs(width - (3 * 66 + 2 + 160)) <= 1 and abs(height - (2 * 66 + 2 + 30)) <= 1
     assert Image.open(folder / "best" / "logit2.png").size == (128, 128)  # 8 px enlarged x16

@@ -11,8 +11,8 @@ from neuroalign.core.errors import ConfigError, MissingFileError
 from lightning_modules.evolution import DeepSimGenerator, FourierGenerator, Generator, PixelGenerator
 from lightning_modules.evolution.generators.deepsim import DEEPSIM_FC6_FILE, WEIGHTS_CONFIG_KEY
 
-# RECIPES section 3: (name, in, out, kernel) in order; 4x4 kernels double the size
-RECIPES_LAYERS = [
+# docs/recipes.md section 3: (name, in, out, kernel) in order; 4x4 kernels double the size
+DEEPSIM_LAYERS = [
     ("defc7", 4096, 4096, None), ("defc6", 4096, 4096, None), ("defc5", 4096, 4096, None),
     ("deconv5", 256, 256, 4), ("conv5_1", 256, 512, 3), ("deconv4", 512, 256, 4), ("conv4_1", 256, 256, 3),
     ("deconv3", 256, 128, 4), ("conv3_1", 128, 128, 3), ("deconv2", 128, 64, 4), ("deconv1", 64, 32, 4),
@@ -28,10 +28,10 @@ def deepsim() -> DeepSimGenerator:
 
 def test_deepsim_architecture_matches_recipes(deepsim):
     n_params = sum(p.numel() for p in deepsim.parameters())
-    expected = sum(i * o * (k * k if k else 1) + o for _, i, o, k in RECIPES_LAYERS)
+    expected = sum(i * o * (k * k if k else 1) + o for _, i, o, k in DEEPSIM_LAYERS)
     assert n_params == expected and abs(n_params - 56.1e6) < 0.05e6
     weighted = [name for name, m in deepsim.named_children() if any(True for _ in m.parameters())]
-    assert weighted == [name for name, *_ in RECIPES_LAYERS]
+    assert weighted == [name for name, *_ in DEEPSIM_LAYERS]
     slopes = {m.negative_slope for m in deepsim.modules() if isinstance(m, torch.nn.LeakyReLU)}
     assert slopes == {0.3} and sum(isinstance(m, torch.nn.LeakyReLU) for m in deepsim.modules()) == 11
     assert deepsim.code_dim == 4096 and deepsim.image_size == 256

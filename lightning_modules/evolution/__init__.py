@@ -1,7 +1,9 @@
-"""Prototype evolution: generators, optimisers, units and the EvolutionModule.
+"""Prototype evolution: generators, optimisers, units, the ``evolve`` loop and the EvolutionModule.
 
 Generators map codes to [0, 1] RGB images; optimisers ``ask`` codes and are ``tell``-ed their
-scores (higher is better); units name the scalar of a network that is maximised.
+scores (higher is better); units name the scalar of a network that is maximised. :func:`evolve`
+(:mod:`~lightning_modules.evolution.loop`) runs an evolution as a plain loop; the
+:class:`EvolutionModule` runs the same loop under a Lightning Trainer, one generation per step.
 """
 
 from neuroalign.core.lazy import lazy_exports
@@ -11,6 +13,11 @@ _EXPORTS = {
     "FourierGenerator": "lightning_modules.evolution.generators",
     "Generator": "lightning_modules.evolution.generators",
     "PixelGenerator": "lightning_modules.evolution.generators",
+    "EvolutionLoop": "lightning_modules.evolution.loop",
+    "EvolutionResult": "lightning_modules.evolution.loop",
+    "EvolutionState": "lightning_modules.evolution.loop",
+    "evolve": "lightning_modules.evolution.loop",
+    "UnitHealth": "lightning_modules.evolution.health",
     "EvolutionModule": "lightning_modules.evolution.module",
     "EvolutionStopped": "lightning_modules.evolution.module",
     "CholeskyCMAES": "lightning_modules.evolution.optimizers",

@@ -1,38 +1,35 @@
 """Natural images for the evolution analyses: from an image folder or from a DataModule.
 
-The folder may be flat or nested (Imagenette's ``val/<class>/<image>``); files are taken in sorted
-path order so a run is reproducible. A folder with no images raises
-:class:`~neuroalign.core.errors.ConfigError`.
+The folder may be flat or nested (Imagenette's ``val/<class>/<image>``); files are listed and read by
+:mod:`neuroalign.core.images` in sorted path order, so a run is reproducible. A folder with no images
+raises :class:`~neuroalign.core.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torchvision.transforms import v2
 
-from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError
+from neuroalign.core.images import list_images, read_rgb
+
+if TYPE_CHECKING:  # annotations only: this component does not import Lightning
+    from lightning.pytorch import LightningDataModule
 
 __all__ = ["list_images", "load_image_folder", "load_datamodule_images", "load_natural_images"]
 
 
-def list_images(folder: str | Path, config_key: str = "images") -> list[Path]:
-    """Sorted image files under ``folder`` (recursive); an empty or missing folder raises a one-line error."""
-    from datamodules.image_folder import IMG_EXTENSIONS
-
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise MissingFileError("image folder", root, config_key)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS and not p.name.startswith("."))
-    if not files:
-        raise ConfigError(f"image folder {root} holds no images ({', '.join(IMG_EXTENSIONS)}); set `{config_key}` to a folder with images")
-    return files
+def _resize_crop(size: int) -> v2.Compose:
+    """Shorter side resized to ``size`` (antialiased), then a centre crop of ``size`` x ``size``."""
+    return v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
 
 
-def _transform(size: int) -> v2.Compose:
-    return v2.Compose([v2.PILToTensor(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True)])
+def _file_transform(size: int) -> v2.Compose:
+    """A PIL image -> [0,1] ``(3, size, size)``: resized and cropped in uint8, then scaled to float."""
+    return v2.Compose([v2.PILToTensor(), _resize_crop(size), v2.ToDtype(torch.float32, scale=True)])
 
 
 def load_image_folder(folder: str | Path, n: int | None = None, size: int = 256, config_key: str = "images") -> tuple[torch.Tensor, list[str]]:
@@ -40,14 +37,12 @@ def load_image_folder(folder: str | Path, n: int | None = None, size: int = 256,
 
     Returns the images and their paths (strings).
     """
-    from datamodules.image_folder import load_rgb
-
     files = list_images(folder, config_key)[: n or None]
-    transform = _transform(size)
-    return torch.stack([transform(load_rgb(f)) for f in files]), [str(f) for f in files]
+    transform = _file_transform(size)
+    return torch.stack([transform(read_rgb(f, config_key)) for f in files]), [str(f) for f in files]
 
 
-def load_datamodule_images(datamodule: LightningDataModule, n: int, size: int = 256) -> tuple[torch.Tensor, list[str]]:
+def load_datamodule_images(datamodule: "LightningDataModule", n: int, size: int = 256) -> tuple[torch.Tensor, list[str]]:
     """The first ``n`` images of the DataModule's validation loader (else test, else train), [0,1] RGB.
 
     Batches may be tensors, ``(images, labels)`` tuples or dicts with an ``image``/``images`` key.
@@ -65,7 +60,7 @@ def load_datamodule_images(datamodule: LightningDataModule, n: int, size: int = 
             break
     if not loader:
         raise ConfigError(f"{type(datamodule).__name__} has no val/test/train dataloader to draw natural images from (`datamodule`)")
-    resize = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+    resize = _resize_crop(size)
     chunks, total = [], 0
     for batch in loader:
         if isinstance(batch, dict):
@@ -83,7 +78,7 @@ def load_datamodule_images(datamodule: LightningDataModule, n: int, size: int = 
 
 
 def load_natural_images(
-    images: str | None, datamodule: LightningDataModule | None, n: int, size: int = 256
+    images: str | None, datamodule: "LightningDataModule | None", n: int, size: int = 256
 ) -> tuple[torch.Tensor, list[str]]:
     """Natural images from a folder (``images``) or a DataModule; exactly one of them must be given."""
     if (images is None) == (datamodule is None):

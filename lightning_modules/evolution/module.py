@@ -1,27 +1,30 @@
 """EvolutionModule: evolve prototype images for units of a network with a generator and CMA-ES.
 
-One training step is one generation for every unit at once::
+A thin Lightning adapter over the plain loop of :mod:`lightning_modules.evolution.loop` (the same
+code :func:`~lightning_modules.evolution.loop.evolve` runs without a Trainer). One training step is
+one generation for every unit at once::
 
-    codes (K, n, D) = optimiser.ask()            # one optimiser state per unit, batched
-    images          = generator(codes.flatten)   # K x n images in one batch
-    scores (K, n)   = units.score(images)        # one forward pass of the target model
-    optimiser.tell(codes, scores)                # higher is better
+    training_step:   codes (K, n, D) = optimiser.ask()            # EvolutionLoop.propose
+                     images          = generator(codes.flatten)   # K x n images in one batch
+                     scores (K, n)   = units.score(images)        # one forward pass of the target model
+    optimiser step:  optimiser.tell(codes, scores)                # EvolutionLoop.tell (higher is better)
 
-Run it with ``neuroalign fit -c configs/evolution/<x>.yaml``; the module provides its own (dummy)
-train dataloader of ``n_generations`` steps, so no datamodule is needed. Under DDP the units are
+Run it with ``neuroalign fit -c configs/evolution/<x>.yaml``; the generations are the data (see
+:mod:`lightning_modules.evolution.training`), so no datamodule is needed. Under DDP the units are
 sharded across ranks and every rank holds the merged scores; rank 0 writes the files of
 :mod:`lightning_modules.evolution.outputs` under ``<log_dir>/evolution``. Checkpoints hold the
 optimiser states, the score history and the RNG states, so an interrupted run resumed with
 ``--ckpt_path`` reproduces the uninterrupted ``scores.csv`` (CPU, fixed seed).
 
-Unit health. A unit whose activation is the same for a whole population (a silent ReLU channel) keeps
-evolving for ``dead_patience`` generations -- the CMA-ES still samples on under ties -- and is then
-*retired*: its optimiser state is frozen (kept in checkpoints), it is no longer evaluated, and the
-generation and the reason go to ``summary.csv``, the loggers (``evolution/<unit>/retired``) and the
-console, while the other units go on. NaN or inf activations retire a unit at once, reported as such.
-The run fails (:class:`EvolutionStopped`, state saved to ``stopped.ckpt``) only when every unit is
-retired, or at the first retirement with ``on_dead_unit: stop``. Every decision is taken from the
-statistics merged over all ranks, so under DDP every rank retires the same units at the same generation.
+Unit health (the policy of :mod:`lightning_modules.evolution.health`, applied by the loop). A unit
+whose activation is the same for a whole population (a silent ReLU channel) keeps evolving for
+``dead_patience`` generations and is then *retired*: its optimiser state is frozen (kept in
+checkpoints), it is no longer evaluated, and the generation and the reason go to ``summary.csv``, the
+loggers (``evolution/<unit>/retired``) and the console, while the other units go on. NaN or inf
+activations retire a unit at once, reported as such. The run fails (:class:`EvolutionStopped`, state
+saved to ``stopped.ckpt``) only when every unit is retired, or at the first retirement with
+``on_dead_unit: stop``. Every decision is taken from the statistics merged over all ranks, so under
+DDP every rank retires the same units at the same generation.
 ``channel: auto`` units (:func:`~lightning_modules.evolution.units.resolve_auto_units`) are chosen
 once, on a probe population drawn from the optimiser's start distribution; the choice is printed,
 written to ``summary.csv`` and ``prototypes.pt`` and stored in checkpoints, so a resumed run keeps it.
@@ -37,62 +40,32 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from lightning.pytorch import LightningModule
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader
 
-from neuroalign.core.errors import ConfigError, MissingFileError, NeuroAlignError
+from neuroalign.core.errors import ConfigError, NeuroAlignError
 from lightning_modules.hparams import save_plain_hyperparameters
 from lightning_modules.zoo.checkpoint import load_checkpoint_into
 from lightning_modules.evolution.generators.base import Generator
+from lightning_modules.evolution.health import UnitHealth
+from lightning_modules.evolution.loop import STATS, EvolutionLoop, EvolutionState, GenerationReport, Population, build_optimizer, render
 from lightning_modules.evolution.optimizers.base import EvolutionOptimizer
-from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, to_uint8
+from lightning_modules.evolution.outputs import EvolutionOutputs, enlarge, summary_rows, to_uint8
+from lightning_modules.evolution.training import EveryRankAllGenerations, GenerationLoader, Generations, TellOptimizer
 from lightning_modules.evolution.units import Unit, UnitSet, resolve_auto_units
 
 __all__ = ["EvolutionModule", "EvolutionStopped"]
 
-#: statistics kept per generation and unit (the last four columns of scores.csv)
-_STATS = ("mean", "max", "best_so_far", "sigma")
-#: per-unit health flags merged over ranks each generation
-_FLAGS = ("nan", "inf", "constant")
+#: where the module's settings live in a config (named in error messages)
+_CONFIG_PREFIX = "model.init_args"
 
 
 class EvolutionStopped(NeuroAlignError):
     """Every unit was retired (or one was, with ``on_dead_unit: stop``): the run stopped, state saved."""
-
-
-class _Generations(Dataset):
-    """``n`` dummy items (the generation numbers)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __getitem__(self, index: int) -> int:
-        return index
-
-    def __len__(self) -> int:
-        return self.n
-
-
-class _GenerationLoader(DataLoader):
-    """The loader of the dummy generation items. It has no state of its own to restore -- the module
-    counts generations and skips those already done -- so it tells Lightning it resumes as it is."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        pass
-
-
-class _EveryRankAllGenerations(DistributedSampler):
-    """Every generation on every rank, in order: each rank evolves its own shard of units, so the
-    generations must not be split. Being a ``DistributedSampler``, Lightning leaves it in place under DDP."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(_Generations(n), num_replicas=1, rank=0, shuffle=False)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -124,8 +97,9 @@ class EvolutionModule(LightningModule):
             images are resized to its ``input_size`` when it has one.
         units: the units to evolve (see :class:`~lightning_modules.evolution.units.Unit`).
         generator: the image parametrisation (``DeepSimGenerator``, ``FourierGenerator``, ...).
-        optimizer: optimiser factory called as ``optimizer(dim, num_units=K, seed=..., device=...)``
-            (a ``class_path`` without ``dim`` in YAML); default ``CholeskyCMAES`` with its defaults.
+        optimizer: optimiser factory called as ``optimizer(dim, num_units=K, seed=..., init_code=..., device=...)``
+            (a ``class_path`` without ``dim`` in YAML; ``init_code`` is the generator's ``init_codes(1)[0]``);
+            default ``CholeskyCMAES`` with its defaults.
         n_generations: generations to run (generation 0 included). A run resumed with more continues
             from its checkpoint up to the new number; fewer than it has done is an error.
         seed: seed of the optimiser (rank r of a DDP run uses ``seed + r``).
@@ -179,10 +153,7 @@ class EvolutionModule(LightningModule):
         # resume that changes them is refused (neuroalign.resume); objects from Python are dropped
         save_plain_hyperparameters(self, ("model", "generator", "optimizer", "units"), logger=False)
         self.hparams["units"] = [u.to_dict() for u in units]
-        if dead_patience < 1:
-            raise ConfigError(f"dead_patience must be >= 1, got {dead_patience} (set `model.init_args.dead_patience`)")
-        if on_dead_unit not in ("retire", "stop"):
-            raise ConfigError(f"on_dead_unit {on_dead_unit!r} is invalid; valid: retire, stop (set `model.init_args.on_dead_unit`)")
+        UnitHealth([], dead_patience, on_dead_unit, _CONFIG_PREFIX)  # checks the policy before the probe passes
         if probe_images < 2:
             raise ConfigError(f"probe_images must be >= 2, got {probe_images} (set `model.init_args.probe_images`)")
         if n_generations < 1:
@@ -216,14 +187,15 @@ class EvolutionModule(LightningModule):
         self._set_units(self.units)
         #: progress bars print a line every this many generations where there is no terminal
         self.progress_every_n_steps = snapshot_every
-        # a never-updated parameter with a no-op torch optimiser: each generation returns a zero loss on
-        # it, so Lightning makes one optimiser step per generation and trainer.global_step counts
-        # generations (max_steps, every_n_train_steps work), and DDP finds a trainable parameter
+        # the one parameter of the TellOptimizer (never changed): each training step returns a zero loss
+        # on it, Lightning makes one optimiser step per generation -- the tell -- so trainer.global_step
+        # counts generations (max_steps, every_n_train_steps work), and DDP finds a trainable parameter
         self._step_anchor = nn.Parameter(torch.zeros(1))
         self._local = torch.arange(len(self.units))
         self._local_units = self.unit_set
-        self._active_cache: dict[tuple[int, ...], UnitSet] = {}
         self.evolver: EvolutionOptimizer | None = None
+        #: the plain evolution loop over this rank's units (built when training starts)
+        self.loop: EvolutionLoop | None = None
         self._reset_state()
 
     # ------------------------------------------------------------------ frozen networks
@@ -239,8 +211,7 @@ class EvolutionModule(LightningModule):
         """Choose the ``channel: auto`` units on a probe population of the optimiser's start distribution."""
         if not any(u.is_auto for u in units):
             return list(units), []
-        factory = self.optimizer_factory or _default_optimizer()
-        start = factory(self.generator.code_dim, num_units=None, seed=self.seed)
+        start = build_optimizer(self.optimizer_factory, self.generator, None, self.seed)
         rng = torch.Generator().manual_seed(self.seed)
         codes = start.mean.cpu() + start.sigma.cpu() * torch.randn(probe_images, self.generator.code_dim, generator=rng)
         del start
@@ -265,25 +236,44 @@ class EvolutionModule(LightningModule):
             raise ConfigError(f"{world} processes for {len(self.units)} units: use at most as many devices as units (trainer.devices)")
         self._local = torch.arange(len(self.units)).tensor_split(world)[rank]
         self._local_units = self.unit_set.subset(self._local.tolist())
-        self._active_cache: dict[tuple[int, ...], UnitSet] = {}
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
-        k, d = len(self.units), self.generator.code_dim
-        self.generation = 0
-        #: consecutive generations with one constant score over the whole population, per unit
-        self.dead_streak = torch.zeros(k, dtype=torch.long)
-        #: generation at which each unit was retired (-1: active) and why
-        self.retired_at = torch.full((k,), -1, dtype=torch.long)
-        self.retire_reasons: list[str | None] = [None] * k
-        self.history = torch.zeros(0, k, len(_STATS))
-        self.best_codes = torch.zeros(k, d)
-        self.best_scores = torch.full((k,), float("-inf"))
-        self.snapshots: list[torch.Tensor] = []  # (K, D) best codes every snapshot_every generations
-        self._snapshot_images: list[torch.Tensor] = []  # their images, generated once (not checkpointed)
-        self.snapshot_generations: list[int] = []
-        self.stop_message: str | None = None
+        #: the record of all K units: generations done, history, best codes, snapshots, unit health
+        self.state = EvolutionState(self.labels, self.generator.code_dim, self.dead_patience, self.on_dead_unit, _CONFIG_PREFIX)
+        self._snapshot_images: list[torch.Tensor] = []  # images of state.snapshots, generated once (not checkpointed)
+        self._population: Population | None = None  # asked and evaluated by training_step, told by the optimiser step
         self._pending: dict[str, Any] | None = None
+
+    @property
+    def generation(self) -> int:
+        """Generations done."""
+        return self.state.generation
+
+    @property
+    def history(self) -> torch.Tensor:
+        """``(G, K, 4)`` mean, max, best_so_far and sigma per generation and unit (merged over ranks)."""
+        return self.state.history
+
+    @property
+    def best_codes(self) -> torch.Tensor:
+        """``(K, D)`` best code so far of every unit."""
+        return self.state.best_codes
+
+    @property
+    def best_scores(self) -> torch.Tensor:
+        """``(K,)`` best score so far of every unit."""
+        return self.state.best_scores
+
+    @property
+    def retired_at(self) -> torch.Tensor:
+        """``(K,)`` generation at which each unit was retired (-1: active)."""
+        return self.state.health.retired_at
+
+    @property
+    def stop_message(self) -> str | None:
+        """Why the run stops early (every unit retired, or ``on_dead_unit: stop``), else ``None``."""
+        return self.state.health.stop_message
 
     def train(self, mode: bool = True) -> "EvolutionModule":
         """Keep the frozen target model and generator in eval mode (no dropout, fixed norm statistics)."""
@@ -297,21 +287,22 @@ class EvolutionModule(LightningModule):
         self._shard()
 
     def _build_optimizer(self) -> EvolutionOptimizer:
-        factory = self.optimizer_factory or _default_optimizer()
         seed = self.seed + (self.trainer.global_rank if self._trainer is not None else 0)
-        return factory(self.generator.code_dim, num_units=len(self._local), seed=seed, device=self.device)
+        return build_optimizer(self.optimizer_factory, self.generator, len(self._local), seed, self.device)
 
     # ------------------------------------------------------------------ data / optimiser hooks
     def train_dataloader(self) -> DataLoader:
-        """``n_generations`` dummy steps, all of them on every rank (no RNG is drawn)."""
-        return _GenerationLoader(_Generations(self.n_generations), batch_size=None, sampler=_EveryRankAllGenerations(self.n_generations))
+        """The generations are the data: items ``0 .. n_generations - 1``, all of them on every rank (no RNG drawn)."""
+        return GenerationLoader(Generations(self.n_generations), batch_size=None, sampler=EveryRankAllGenerations(self.n_generations))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """A no-op SGD on the step anchor (the evolution optimiser is driven in :meth:`training_step`)."""
-        return torch.optim.SGD([self._step_anchor], lr=0.0)
+        """The :class:`~lightning_modules.evolution.training.TellOptimizer`: each optimiser step is the evolution tell."""
+        return TellOptimizer(self._step_anchor, self._tell)
 
     def on_train_start(self) -> None:
-        """Build the evolution optimiser on the module's device and apply a restored checkpoint state."""
+        """Build the evolution optimiser on the module's device, apply a restored checkpoint state, build the loop."""
+        if self.trainer.accumulate_grad_batches != 1:
+            raise ConfigError("an evolution tells its optimiser at every step; remove `trainer.accumulate_grad_batches`")
         self.evolver = self._build_optimizer()
         if self._pending is not None:
             world = self.trainer.world_size
@@ -321,6 +312,10 @@ class EvolutionModule(LightningModule):
             self.evolver.load_state_dict(states[self.trainer.global_rank])
             _set_rng_state(self._pending["rng"][min(self.trainer.global_rank, len(self._pending["rng"]) - 1)])
             self._pending = None
+        self.loop = EvolutionLoop(
+            self.generator, self._local_units, self.evolver, self.state, self.n_generations,
+            self.snapshot_every, self.max_batch_size, local=self._local, merge=self._merge,
+        )  # fmt: skip
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
         """Skip the rest of the epoch once ``n_generations`` are done (e.g. after a resume)."""
@@ -330,67 +325,28 @@ class EvolutionModule(LightningModule):
         return None
 
     # ------------------------------------------------------------------ one generation
-    @torch.no_grad()
-    def evaluate(self, codes: torch.Tensor, unit_set: UnitSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images and scores of ``codes (K, n, D)`` for the K units of ``unit_set`` (default: this rank's).
+    def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
+        """Ask and evaluate this rank's population (:meth:`EvolutionLoop.propose`); the optimiser step tells it.
 
-        All K x n images go through the generator and the model together (in chunks of
-        ``max_batch_size`` when set). Returns images ``(K, n, 3, H, W)`` and scores ``(K, n)``.
+        Retired units are neither generated nor scored. Returns the zero loss on the step anchor whose
+        backward and optimiser step make Lightning count the generation.
         """
-        unit_set = unit_set or self._local_units
-        k, n, _ = codes.shape
-        flat = codes.reshape(k * n, -1)
-        owner = torch.arange(k, device=codes.device).repeat_interleave(n)
-        size = self.max_batch_size or flat.shape[0]
-        images, scores = [], []
-        for chunk, who in zip(flat.split(size), owner.split(size)):
-            img = self.generator(chunk)
-            images.append(img)
-            scores.append(unit_set.score(img, who))
-        images_t = torch.cat(images)
-        return images_t.view(k, n, *images_t.shape[1:]), torch.cat(scores).view(k, n)
+        self._population = self.loop.propose()
+        return self._step_anchor.sum() * 0.0
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Run one generation for the active units of this rank, merge the statistics over ranks, log them.
-
-        Retired units are neither generated nor scored; their optimiser state stays as it was.
-        """
-        codes = self.evolver.ask()
-        active = (self.retired_at[self._local] < 0).to(codes.device)
-        scores = torch.full(codes.shape[:2], float("nan"), device=codes.device)
-        if active.any():
-            rows = active.nonzero().flatten()
-            _, scores[rows] = self.evaluate(codes[rows], self._active_units(tuple(rows.tolist())))
-        self.evolver.tell(codes, scores, active=active)
-        n = scores.shape[1]
-        flags = torch.stack(
-            [scores.isnan().any(1), scores.isinf().any(1), (scores.amax(1) == scores.amin(1)) & (n > 1)], 1
-        ) & active[:, None]
-        local = torch.stack([scores.mean(1), scores.amax(1), self.evolver.best_score, self.evolver.sigma.expand(scores.shape[0])], 1)
-        merged = self._merge(torch.cat([local.float(), flags.float(), self.evolver.best_code.float()], 1)).cpu()
-        stats, flags, best_codes = merged[:, :4], merged[:, 4:7].bool(), merged[:, 7:]
-        self.history = torch.cat([self.history, stats[None]])
-        self.best_codes = best_codes
-        self.best_scores = stats[:, 2].clone()
-        gen = self.generation
-        self.generation += 1
-        if (self.generation % self.snapshot_every == 0) or self.generation == self.n_generations:
-            self.snapshots.append(self.best_codes.clone())
-            self.snapshot_generations.append(gen)
-        self._log_generation(gen, stats)
-        self._check_health(gen, stats, flags)
-        if self.generation >= self.n_generations:
+    def _tell(self) -> None:
+        """The :class:`TellOptimizer` step: tell the population (:meth:`EvolutionLoop.tell`), log, write, stop."""
+        population, self._population = self._population, None
+        if population is None:
+            return
+        report = self.loop.tell(population)
+        self._log_generation(report)
+        for retirement in report.retired:
+            self._log_metrics({f"evolution/{self.labels[retirement.unit]}/retired": 1.0}, report.generation)
+            _say(self.state.health.retirement_line(retirement))
+        if report.stop_message or self.generation >= self.n_generations:
             self.trainer.should_stop = True
         self._write_outputs(final=False)
-        return self._step_anchor.sum() * 0.0  # the no-op optimiser step that advances trainer.global_step
-
-    def _active_units(self, rows: tuple[int, ...]) -> UnitSet:
-        """The UnitSet of this rank's units at ``rows`` (all of them while none is retired)."""
-        if len(rows) == len(self._local):
-            return self._local_units
-        if rows not in self._active_cache:
-            self._active_cache[rows] = self._local_units.subset(list(rows))
-        return self._active_cache[rows]
 
     def _merge(self, local: torch.Tensor) -> torch.Tensor:
         """Gather per-unit rows ``(K_local, F)`` of every rank into ``(K, F)`` in unit order."""
@@ -403,49 +359,15 @@ class EvolutionModule(LightningModule):
         gathered = self.all_gather(padded)  # (world, P, F)
         return torch.cat([gathered[r, : sizes[r]] for r in range(world)])
 
-    def _check_health(self, gen: int, stats: torch.Tensor, flags: torch.Tensor) -> None:
-        """Retire units that gave NaN / inf, or one constant score for ``dead_patience`` generations.
-
-        ``flags`` are the merged ``(K, 3)`` NaN / inf / constant flags, the same on every rank, so
-        every rank takes the same decisions.
-        """
-        constant = flags[:, 2]
-        self.dead_streak = torch.where(constant, self.dead_streak + 1, torch.zeros_like(self.dead_streak))
-        newly = []
-        for i in range(len(self.units)):
-            if self.retired_at[i] >= 0:
-                continue
-            if flags[i, 0] or flags[i, 1]:
-                reason = f"{'NaN' if flags[i, 0] else 'inf'} activation from the model"
-            elif self.dead_streak[i] >= self.dead_patience:
-                first = gen - int(self.dead_streak[i]) + 1
-                reason = f"constant activation {stats[i, 0].item():.6g} over every population for {int(self.dead_streak[i])} generations ({first}-{gen}, dead_patience {self.dead_patience})"
-            else:
-                continue
-            self.retired_at[i] = gen
-            self.retire_reasons[i] = reason
-            newly.append(i)
-        for i in newly:
-            self._log_metrics({f"evolution/{self.labels[i]}/retired": 1.0}, gen)
-            left = int((self.retired_at < 0).sum())
-            _say(f"unit {self.labels[i]} retired at generation {gen}: {self.retire_reasons[i]}; {left} of {len(self.units)} units go on")
-        retired = [i for i in range(len(self.units)) if self.retired_at[i] >= 0]
-        what = "; ".join(f"{self.labels[i]} at generation {int(self.retired_at[i])}: {self.retire_reasons[i]}" for i in retired)
-        hint = "choose other units or `channel: auto` (`model.init_args.units`)"
-        if newly and self.on_dead_unit == "stop":
-            self.stop_message = f"unit retired and on_dead_unit is 'stop' ({what}); {hint}, or set `model.init_args.on_dead_unit: retire`"
-        elif len(retired) == len(self.units):
-            self.stop_message = f"every unit is retired ({what}); {hint}"
-        if self.stop_message:
-            self.trainer.should_stop = True
-
     # ------------------------------------------------------------------ logging and files
-    def _log_generation(self, gen: int, stats: torch.Tensor) -> None:
+    def _log_generation(self, report: GenerationReport) -> None:
+        """Statistics to the loggers (a unit retired before this generation logs only best_so_far and sigma)."""
+        gen, stats = report.generation, report.stats
         metrics = {
             f"evolution/{label}/{name}": float(stats[i, j])
             for i, label in enumerate(self.labels)
-            for j, name in enumerate(_STATS)
-            if self.retired_at[i] < 0 or name in ("best_so_far", "sigma")
+            for j, name in enumerate(STATS)
+            if not 0 <= self.retired_at[i] < gen or name in ("best_so_far", "sigma")
         }
         self._log_metrics(metrics, gen)
         # the progress bar shows the best score so far of every unit (nothing goes to the loggers)
@@ -468,24 +390,21 @@ class EvolutionModule(LightningModule):
         """Resolve the output folder on every rank (``trainer.log_dir`` is a collective under DDP)."""
         self._log_dir = self.trainer.log_dir or self.trainer.default_root_dir
 
-    @torch.no_grad()
-    def _images(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.generator(codes.to(self.device)).float().cpu()
-
     @rank_zero_only
     def _write_outputs(self, final: bool) -> None:
         out = EvolutionOutputs(self._evolution_dir())
         out.write_scores(self.labels, self.history, last_generation=[int(g) if g >= 0 else None for g in self.retired_at])
         out.write_summary(self._summary_rows())
-        snapshot_now = self.snapshot_generations and self.snapshot_generations[-1] == self.generation - 1
+        state = self.state
+        snapshot_now = state.snapshot_generations and state.snapshot_generations[-1] == self.generation - 1
         if not (final or snapshot_now):
             return
-        best_images = self._images(self.best_codes)
+        best_images = render(self.generator, self.best_codes)
         out.write_best(self.labels, best_images)
-        for codes in self.snapshots[len(self._snapshot_images):]:
-            self._snapshot_images.append(self._images(codes))
-        snaps = torch.stack(self._snapshot_images) if self.snapshots else best_images[None]
-        generations = self.snapshot_generations if self.snapshots else [self.generation - 1]
+        for codes in state.snapshots[len(self._snapshot_images):]:
+            self._snapshot_images.append(render(self.generator, codes))
+        snaps = torch.stack(self._snapshot_images) if state.snapshots else best_images[None]
+        generations = state.snapshot_generations if state.snapshots else [self.generation - 1]
         _, montage = out.write_montage(snaps, self.labels, generations, self.best_scores.tolist())
         wandb = [lg for lg in self.loggers if isinstance(lg, WandbLogger)]
         if wandb and snapshot_now and not final:  # the last snapshot was logged by its step
@@ -501,25 +420,8 @@ class EvolutionModule(LightningModule):
                 logger.log_image("evolution/montage", images=[montage], caption=[caption])
 
     def _summary_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for i, (unit, requested) in enumerate(zip(self.units, self.requested_units)):
-            retired = int(self.retired_at[i]) >= 0
-            rows.append(
-                {
-                    "unit": self.labels[i],
-                    "layer": unit.layer,
-                    "channel": unit.channel,
-                    "position": list(unit.position) if unit.position is not None else None,
-                    "token": unit.token,
-                    "chosen": "auto" if requested.is_auto else "config",
-                    "status": "retired" if retired else "active",
-                    "best_score": float(self.best_scores[i]),
-                    "generations": int(self.retired_at[i]) + 1 if retired else self.generation,
-                    "retired_generation": int(self.retired_at[i]) if retired else None,
-                    "reason": self.retire_reasons[i],
-                }
-            )
-        return rows
+        health = self.state.health
+        return summary_rows(self.units, self.requested_units, self.best_scores, health.retired_at, health.reasons, self.generation)
 
     def on_train_end(self) -> None:
         """Write the final files; when the run was stopped, save the state and raise :class:`EvolutionStopped`."""
@@ -538,25 +440,15 @@ class EvolutionModule(LightningModule):
         local = {"optimizer": self.evolver.state_dict() if self.evolver is not None else None, "rng": _rng_state()}
         world = self.trainer.world_size if self._trainer is not None else 1
         if world > 1:
-            import torch.distributed as dist
-
             gathered: list[Any] = [None] * world
             dist.all_gather_object(gathered, local)
         else:
             gathered = [local]
         checkpoint["evolution"] = {
-            "generation": self.generation,
-            "history": self.history.clone(),
-            "best_codes": self.best_codes.clone(),
-            "best_scores": self.best_scores.clone(),
-            "snapshots": [s.clone() for s in self.snapshots],
-            "snapshot_generations": list(self.snapshot_generations),
+            **self.state.state_dict(),  # generation, history, best codes and scores, snapshots, unit health
             "labels": list(self.labels),
             "units": [u.to_dict() for u in self.units],
             "requested_units": [u.to_dict() for u in self.requested_units],
-            "dead_streak": self.dead_streak.clone(),
-            "retired_at": self.retired_at.clone(),
-            "retire_reasons": list(self.retire_reasons),
             "optimizer_states": [g["optimizer"] for g in gathered],
             "rng": [g["rng"] for g in gathered],
         }
@@ -579,17 +471,8 @@ class EvolutionModule(LightningModule):
         if any(s is None for s in state["optimizer_states"]):
             raise ConfigError("checkpoint was saved before the first generation; start the run afresh")
         self._check_resume(checkpoint, state)
-        self.generation = int(state["generation"])
-        self.history = state["history"].clone()
-        self.best_codes = state["best_codes"].clone()
-        self.best_scores = state["best_scores"].clone()
-        self.snapshots = [s.clone() for s in state["snapshots"]]
-        self._snapshot_images = []
-        self.snapshot_generations = list(state["snapshot_generations"])
-        k = len(self.units)
-        self.dead_streak = state.get("dead_streak", torch.zeros(k, dtype=torch.long)).clone()
-        self.retired_at = state.get("retired_at", torch.full((k,), -1, dtype=torch.long)).clone()
-        self.retire_reasons = list(state.get("retire_reasons", [None] * k))
+        self._reset_state()  # the units' labels may have come from the checkpoint
+        self.state.load_state_dict(state)
         frozen = checkpoint.setdefault("frozen_weights", {})
         for name in ("model", "generator"):  # checkpoints of earlier releases kept them in the state dict
             moved = {k[len(name) + 1 :]: checkpoint["state_dict"].pop(k) for k in list(checkpoint["state_dict"]) if k.startswith(f"{name}.")}
@@ -631,12 +514,6 @@ class EvolutionModule(LightningModule):
             fit_loop = self.trainer.fit_loop
             if isinstance(fit_loop.max_epochs, int) and 0 <= fit_loop.max_epochs <= epochs:
                 fit_loop.max_epochs = epochs + 1  # the checkpoint ended its epoch: the remaining generations run in one more
-
-
-def _default_optimizer() -> Callable[..., EvolutionOptimizer]:
-    from lightning_modules.evolution.optimizers.cholesky_cmaes import CholeskyCMAES
-
-    return CholeskyCMAES
 
 
 def _say(message: str) -> None:

@@ -12,7 +12,7 @@
 * ``prototypes.pt`` -- ``{"units", "labels", "codes", "images", "scores", "generation"}`` (images at the
   generator's native size).
 
-Plain code (no Lightning): the module calls it on rank 0 only.
+Plain code (no Lightning): the ``EvolutionModule`` calls it on rank 0 only.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torchvision.utils import make_grid, save_image
 
 __all__ = [
     "SCORE_COLUMNS", "SUMMARY_COLUMNS", "DISPLAY_SIDE", "EvolutionOutputs", "read_scores", "read_summary",
-    "montage_grid", "enlarge", "to_uint8",
+    "summary_rows", "montage_grid", "enlarge", "to_uint8",
 ]  # fmt: skip
 
 #: column order of ``scores.csv``
@@ -114,6 +115,44 @@ def read_summary(path: str | Path) -> list[dict]:
     """Rows of a ``summary.csv`` as dicts of strings (empty string for an empty field)."""
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def summary_rows(
+    units: Sequence[Any],
+    requested_units: Sequence[Any],
+    best_scores: torch.Tensor,
+    retired_at: torch.Tensor,
+    reasons: Sequence[str | None],
+    generation: int,
+) -> list[dict]:
+    """The rows of ``summary.csv`` (keys of :data:`SUMMARY_COLUMNS`), one per unit.
+
+    Args:
+        units: the K units as evolved (``channel: auto`` resolved), :class:`~lightning_modules.evolution.units.Unit`.
+        requested_units: the K units as configured (tells which were chosen by ``auto``).
+        best_scores: ``(K,)`` best score so far.
+        retired_at: ``(K,)`` generation of retirement, -1 for an active unit; ``reasons`` say why.
+        generation: generations done.
+    """
+    rows = []
+    for i, (unit, requested) in enumerate(zip(units, requested_units)):
+        retired = int(retired_at[i]) >= 0
+        rows.append(
+            {
+                "unit": unit.label,
+                "layer": unit.layer,
+                "channel": unit.channel,
+                "position": list(unit.position) if unit.position is not None else None,
+                "token": unit.token,
+                "chosen": "auto" if requested.is_auto else "config",
+                "status": "retired" if retired else "active",
+                "best_score": float(best_scores[i]),
+                "generations": int(retired_at[i]) + 1 if retired else int(generation),
+                "retired_generation": int(retired_at[i]) if retired else None,
+                "reason": reasons[i],
+            }
+        )
+    return rows
 
 
 class EvolutionOutputs:

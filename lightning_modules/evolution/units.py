@@ -38,8 +38,9 @@ from torch import nn
 
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 from neuroalign.core.layers import LayerCapture, get_layer
+from neuroalign.core.modules import input_hw, module_device
 
-__all__ = ["AUTO", "Unit", "UnitSet", "fit_to_model", "layer_outputs", "model_input_size", "resolve_auto_units"]
+__all__ = ["AUTO", "Unit", "UnitSet", "fit_to_model", "layer_outputs", "resolve_auto_units"]
 
 TokenSpec = int | Literal["mean_patch"]
 #: the ``channel`` value that asks :func:`resolve_auto_units` to choose the channel
@@ -96,18 +97,9 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
 
 
-def model_input_size(model: nn.Module) -> tuple[int, int] | None:
-    """``(H, W)`` from the model's ``input_size`` attribute (``(C, H, W)``), or ``None`` when it has none."""
-    size = getattr(model, "input_size", None)
-    if size is None:
-        return None
-    size = tuple(int(s) for s in size)
-    return size[-2:] if len(size) >= 2 else (size[0], size[0])
-
-
 def fit_to_model(images: torch.Tensor, model: nn.Module, mode: str = "bilinear") -> torch.Tensor:
     """Resize [0,1] ``images`` (N, 3, H, W) to the model's ``input_size`` when it declares one (antialiased)."""
-    size = model_input_size(model)
+    size = input_hw(model)
     if size is None or tuple(images.shape[-2:]) == size:
         return images
     smooth = mode in ("bilinear", "bicubic")  # antialiased, like torchvision's Resize (256 -> 32 px would alias)
@@ -280,10 +272,8 @@ class UnitSet:
 
     # ------------------------------------------------------------------ validation
     def _probe(self, probe_size: tuple[int, int] | None) -> dict[str | None, tuple[int, ...]]:
-        size = probe_size or model_input_size(self.model) or (224, 224)
-        param = next(self.model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        outputs = self._forward(torch.full((1, 3, *size), 0.5, device=device))
+        size = probe_size or input_hw(self.model) or (224, 224)
+        outputs = self._forward(torch.full((1, 3, *size), 0.5, device=module_device(self.model)))
         return {layer: tuple(out.shape[1:]) for layer, out in outputs.items()}
 
     def _build_group(self, layer: str | None, shape: tuple[int, ...]) -> _Group:

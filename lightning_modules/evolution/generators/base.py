@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import Tensor, nn
+
+from neuroalign.core.modules import reference_tensor
 
 __all__ = ["Generator"]
 
@@ -17,6 +17,8 @@ class Generator(nn.Module):
     values in ``[0, 1]``, RGB, so that any model of the zoo (which normalises inside) can score them.
     Subclasses set :attr:`code_dim` and :attr:`image_size` in ``__init__`` and implement
     :meth:`forward`; they may override :meth:`init_codes` (the default start is the zero code).
+    The evolution starts from :meth:`init_codes`: :func:`~lightning_modules.evolution.loop.evolve` and
+    the ``EvolutionModule`` give ``init_codes(1)[0]`` to the optimiser as its ``init_code``.
 
     Attributes:
         code_dim: length of one code.
@@ -45,22 +47,15 @@ class Generator(nn.Module):
             n: number of codes.
             generator: torch RNG for subclasses whose start is random (unused by the default).
         """
-        ref = self._reference()
+        ref = reference_tensor(self)
         return torch.zeros(n, self.code_dim, device=ref.device if ref is not None else None)
-
-    def _reference(self) -> Tensor | None:
-        """First floating parameter or buffer (gives device and dtype), ``None`` if there is none."""
-        for tensor in itertools.chain(self.parameters(), self.buffers()):
-            if tensor.is_floating_point():
-                return tensor
-        return None
 
     def _as_input(self, codes: Tensor) -> Tensor:
         """Check the shape of ``codes`` and move them to the generator's device and dtype (a generator
         without tensors keeps the codes' device, as float32)."""
         if codes.ndim != 2 or codes.shape[1] != self.code_dim:
             raise ValueError(f"{type(self).__name__} expects codes of shape (N, {self.code_dim}), got {tuple(codes.shape)}")
-        ref = self._reference()
+        ref = reference_tensor(self)
         if ref is None:
             return codes.float()
         return codes.to(device=ref.device, dtype=ref.dtype)

@@ -1,4 +1,4 @@
-"""DeePSim fc6 generator (Dosovitskiy and Brox 2016) as used by the Ponce lab (RECIPES section 3).
+"""DeePSim fc6 generator (Dosovitskiy and Brox 2016) as used by the Ponce lab (docs/recipes.md section 3).
 
 4096-d code -> three Linear(4096, 4096) + LeakyReLU(0.3) (``defc7``, ``defc6``, ``defc5``) ->
 256 x 4 x 4 -> transposed convolutions up to 256 x 256 (``deconv5`` ... ``deconv0``; the ``conv*_1``

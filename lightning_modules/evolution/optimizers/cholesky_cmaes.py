@@ -1,4 +1,4 @@
-"""Cholesky CMA-ES, the Ponce-lab variant (RECIPES section 3), torch-native and batched over units.
+"""Cholesky CMA-ES, the Ponce-lab variant (docs/recipes.md section 3), torch-native and batched over units.
 
 The whole CMA-ES update lives in this file. The search distribution of each unit is
 ``N(mean, sigma^2 A^T A)`` (row-vector convention: a code is ``mean + sigma * z @ A`` with
@@ -88,7 +88,7 @@ class CholeskyCMAES(EvolutionOptimizer):
         weights = raw / raw.sum()
         self.mueff = float(1.0 / (weights**2).sum())
         self.weights = weights.to(torch.float32)
-        # adaptation constants (RECIPES section 3)
+        # adaptation constants (docs/recipes.md section 3)
         self.cc = 4.0 / (n + 4.0)
         self.cs = math.sqrt(self.mueff) / (math.sqrt(self.mueff) + math.sqrt(n))
         self.c1 = 2.0 / (n + math.sqrt(2.0)) ** 2
