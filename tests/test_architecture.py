@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "lightning_modules.robust.attack_figure": COMMAND,
     "lightning_modules.evolution": COMPONENT,
     "lightning_modules.evolution.module": SYSTEM,
+    "lightning_modules.evolution.training": SYSTEM,
     "lightning_modules.evolution.analyses": COMMAND,
     "callbacks": SYSTEM,
     "callbacks.brainscore": COMPONENT,
