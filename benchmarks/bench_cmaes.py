@@ -1,4 +1,4 @@
-"""Optimiser cost per generation at code size 4096 and lambda 40 (issue 6 target: <= 5 %).
+"""Optimiser cost per generation at code size 4096 and lambda 40 (target: <= 5 %).
 
 Times, on one device:
 

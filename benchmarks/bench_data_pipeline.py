@@ -1,7 +1,7 @@
 """Does the ImageNet-style JPEG pipeline feed a ViT-Tiny training step on this machine?
 
 Times, in one run:
-  * the project's ``ImageNetDataModule`` train loader (JPEG decode + RECIPES augmentation with rotation
+  * the project's ``ImageNetDataModule`` train loader (JPEG decode + seed-000 augmentation with rotation
     and greyscale, default ``num_workers``) on JPEGs of about 400x350 written to a temp dir;
   * the reference consumer: a clean training step (forward, cross-entropy, backward, Adam) of timm
     ``vit_tiny_patch16_224`` (random init) at batch 64 on random 224 px inputs.

@@ -1,4 +1,4 @@
-"""Cost of one FGSM-RS training step relative to a clean step (issue 3 target: <= 1.8x).
+"""Cost of one FGSM-RS training step relative to a clean step (target: <= 1.8x).
 
 Three step kinds on one small ViT (timm ``vit_tiny_patch16_224``, random init, at 112 px by default so
 that many short repeats fit in a minute on a busy 2-core CPU) and one batch, timed

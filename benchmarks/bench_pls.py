@@ -1,4 +1,4 @@
-"""The project's torch PLS vs brainscore-vision's ``pls`` metric (issue 5 target: >= 20x faster, scores within 0.005).
+"""The project's torch PLS vs brainscore-vision's ``pls`` metric (target: >= 20x faster, scores within 0.005).
 
 One 3200 stimuli x 2000 features -> 168 neuroids problem (the size of MajajHong2015 IT on a
 2000-feature layer), 64 object categories for the stratified splits. Both sides use the same 10

@@ -1,4 +1,4 @@
-"""Per-image cost of the quickstart's robust training step, for each sizing choice (issue 9).
+"""Per-image cost of the quickstart's robust training step, for each sizing choice.
 
 The main job must finish within 5 minutes on a slow 2-core CPU (AMD EPYC, AVX2, no AVX-512). This
 times one FGSM-RS training step -- :func:`lightning_modules.robust.fgsm.fgsm_rs_step` then forward,

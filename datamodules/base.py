@@ -42,7 +42,7 @@ class VisionDataModule(L.LightningDataModule):
         data_dir: dataset root folder (meaning depends on the subclass).
         batch_size: images per batch.
         num_workers: DataLoader worker processes (0 loads in the main process).
-        rotation: switch the hard 0/90/180/270 degree rotation on (RECIPES section 1).
+        rotation: switch the hard 0/90/180/270 degree rotation on (docs/recipes.md section 1).
         grayscale_p: probability of ``RandomGrayscale``; 0 switches it off (seed 000 used 0.25).
         input_size: side of the square model input; ``None`` -> the dataset's default. Usually linked
             from the model (``model.input_size``); may be set after ``__init__`` and before ``setup``.
@@ -134,7 +134,7 @@ class VisionDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def build_transforms(self, input_size: int):
-        """``(train, val)`` transforms for ``input_size``; default: the RECIPES pipelines."""
+        """``(train, val)`` transforms for ``input_size``; default: the docs/recipes.md section 1 pipelines."""
         train = build_train_transform(
             input_size, self.resize_size, self.rotation, self.grayscale_p, interpolation=self.interpolation
         )

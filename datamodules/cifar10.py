@@ -3,7 +3,7 @@
 The batches are read directly (``data_batch_1..5`` / ``test_batch`` / ``batches.meta``) so a local copy
 needs no checksum match; a missing copy is downloaded with ``torchvision.datasets.CIFAR10`` when
 ``download`` is on (fails fast offline). Training uses the standard 32 px augmentation (4 px padded
-random crop, horizontal flip), optionally the RECIPES rotation / greyscale, then a bicubic upsample
+random crop, horizontal flip), optionally the seed-000 rotation / greyscale, then a bicubic upsample
 when the model takes another input size (e.g. 224 for ImageNet models).
 """
 

@@ -1,4 +1,4 @@
-"""Augmentation as configuration: the seed-000 (RECIPES section 1) train / val pipelines.
+"""Augmentation as configuration: the seed-000 (docs/recipes.md section 1) train / val pipelines.
 
 Train, in this order: ``Resize(resize_size, bicubic)`` -> :class:`HardRotation` (0/90/180/270 degrees on
 the non-square image, canvas kept) -> ``RandomGrayscale(p)`` -> ``RandomResizedCrop(input_size)`` ->
@@ -115,7 +115,7 @@ def build_train_transform(
     interpolation: str = "bicubic",
     scale: Sequence[float] = (0.08, 1.0),
 ) -> T.Compose:
-    """The RECIPES training pipeline for PIL images; returns [0, 1] float tensors (no normalisation).
+    """The training pipeline of docs/recipes.md section 1 for PIL images; returns [0, 1] float tensors (no normalisation).
 
     Args:
         input_size: side of the square crop the model takes.
@@ -140,7 +140,7 @@ def build_train_transform(
 def build_val_transform(
     input_size: int = 224, resize_size: int | None = None, interpolation: str = "bicubic"
 ) -> T.Compose:
-    """The RECIPES validation pipeline: ``Resize(resize_size, bicubic)`` -> ``CenterCrop`` -> ``ToTensor``."""
+    """The validation pipeline of docs/recipes.md section 1: ``Resize(resize_size, bicubic)`` -> ``CenterCrop`` -> ``ToTensor``."""
     _check_size(input_size)
     mode = _interpolation(interpolation)
     return T.Compose(

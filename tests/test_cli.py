@@ -155,7 +155,7 @@ def test_interrupted_fit_resumes_from_last_checkpoint(tmp_path):
     assert epochs == {"1"}  # the resumed run trained and validated epoch 1 only
 
 
-# ----------------------------------------------------------------------------- issue 10
+# ----------------------------------------------------------------------------- checkpoints and resume
 def _tiny_fit_config(tmp_path, save_dir=None, **trainer):
     config = {
         "model": {"class_path": "lightning_modules.RobustFinetuneModule", "init_args": {"model": {"class_path": "lightning_modules.ZooModel", "init_args": TINY}, "adversarial": False, "val_pgd_steps": 0}},

@@ -74,7 +74,7 @@ def test_main_job_end_to_end(tmp_path, monkeypatch, capsys, recwarn, caplog):
     _check_evolution(tmp_path / "runs" / "evolution" / "quickstart" / "version_0" / "evolution", 100)
     out = capsys.readouterr().out
     assert sum(line.startswith("step ") for line in out.splitlines()) == 10  # a line every 10 generations
-    # none of the warnings a user cannot act on (issue 9)
+    # none of the warnings a user cannot act on
     seen = [str(w.message) for w in recwarn] + [r.getMessage() for r in caplog.records]
     for text in ("args parameter is intended", "in eval mode at the start of training", "`IterableDataset` has `__len__`",
                  "`weights_only` was not set", "manual optimization and every_n_train_steps", "on_after_batch_transfer"):

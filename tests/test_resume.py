@@ -1,4 +1,4 @@
-"""Checkpoints a run can trust and resumes that honour or refuse changes (issue 10).
+"""Checkpoints a run can trust and resumes that honour or refuse changes.
 
 ``latest:<folder>`` names the newest run of a config; ``--ckpt_path last`` finds the newest complete
 checkpoint; a changed network is refused in one line; more generations continue an evolution; Ctrl+C

@@ -1,4 +1,4 @@
-"""The RECIPES augmentation pipelines: order, rotation angles and rates, greyscale rate, no normalisation."""
+"""The seed-000 augmentation pipelines (docs/recipes.md section 1): order, rotation angles and rates, greyscale rate, no normalisation."""
 
 from __future__ import annotations
 
