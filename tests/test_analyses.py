@@ -18,6 +18,7 @@ from lightning_modules.evolution.analyses import convergence_profile, nearest_im
 from lightning_modules.evolution.images import load_image_folder, load_natural_images
 from lightning_modules.evolution.outputs import EvolutionOutputs
 from lightning_modules.evolution.units import Unit
+from neuroalign.core.report import Report
 
 
 def _net() -> nn.Sequential:
@@ -144,14 +145,20 @@ def test_mean_curve_says_whether_it_averages_units_or_runs(tmp_path):
     assert summary[-1]["run"] == "mean of 3 runs of unit u"
 
 
-@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_nearest_images_ranks_an_exact_copy_first(tmp_path, metric):
+def _neighbours_of_a_copy(tmp_path, **kwargs):
+    """Rank 7 natural images against a prototype that is an exact copy of the fifth (a tiny embedding)."""
     folder = _folder(tmp_path, n=7)
     natural, names = load_image_folder(folder, size=16)
     proto = _prototype(tmp_path, natural[4])
     torch.manual_seed(1)
     embed = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
-    ranked = nearest_images(proto, images=str(folder), n_images=7, k=3, metric=metric, embedding_model=embed, output_dir=str(tmp_path / "out"), image_size=16)
+    ranked = nearest_images(proto, images=str(folder), n_images=7, embedding_model=embed, output_dir=str(tmp_path / "out"), image_size=16, **kwargs)
+    return ranked, names
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_nearest_images_ranks_an_exact_copy_first(tmp_path, metric):
+    ranked, names = _neighbours_of_a_copy(tmp_path, k=3, metric=metric)
     assert ranked[0]["source"] == names[4]
     key = "distance" if metric == "euclidean" else "similarity"
     assert ranked[0][key] == pytest.approx(0.0 if metric == "euclidean" else 1.0, abs=1e-6)
@@ -195,14 +202,7 @@ def test_commands_run_from_the_cli(tmp_path, capsys):
 
 
 def test_neighbours_command_prints_the_nearest_and_furthest_and_the_files(tmp_path, capsys):
-    from neuroalign.core.report import Report
-
-    folder = _folder(tmp_path, n=7)
-    natural, _ = load_image_folder(folder, size=16)
-    proto = _prototype(tmp_path, natural[4])
-    torch.manual_seed(1)
-    embed = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
-    ranked = nearest_images(proto, images=str(folder), n_images=7, k=2, embedding_model=embed, output_dir=str(tmp_path / "out"), image_size=16)
+    ranked, _ = _neighbours_of_a_copy(tmp_path, k=2)
     assert isinstance(ranked, Report) and len(ranked) == 7
     text = str(ranked).splitlines()
     assert text[1].split() == ["rank", "source", "distance"]
