@@ -30,7 +30,8 @@ Then ``action``:
   early-stopping recipe, with the step lowered so that it does not happen again at once).
 
 Every event is a log line (with the global step) and the metric ``train/co_event`` (1 at the step of an
-event), and after a rollback ``train/attack_alpha``. Under DDP the ranks agree on the decision
+event), and after a rollback ``train/attack_alpha``; all metrics go straight to the trainer's loggers at the
+check's global step, whatever ``log_every_n_steps`` is. Under DDP the ranks agree on the decision
 (:meth:`~lightning.pytorch.strategies.Strategy.reduce_boolean_decision`: any rank's detection counts).
 The monitor state (best accuracies, events, the lowered alpha) is saved in checkpoints and restored on
 resume; the in-memory snapshot is not.
@@ -181,10 +182,7 @@ class CatastrophicOverfittingMonitor(Callback):
         self._last_checked = step
         fgsm_acc, pgd_acc = self.measure(pl_module)
         self.history.append({"step": float(step), "fgsm_acc": fgsm_acc, "pgd_acc": pgd_acc})
-        pl_module.log_dict(
-            {"train/fgsm_acc": fgsm_acc, "train/pgd_acc": pgd_acc, "train/co_gap": fgsm_acc - pgd_acc},
-            on_step=True, on_epoch=False,
-        )
+        self._log(trainer, {"train/fgsm_acc": fgsm_acc, "train/pgd_acc": pgd_acc, "train/co_gap": fgsm_acc - pgd_acc})
         detected = trainer.strategy.reduce_boolean_decision(self.collapsed(fgsm_acc, pgd_acc), all=False)
         if not detected:
             if pgd_acc > self.best_pgd_acc:
@@ -214,11 +212,18 @@ class CatastrophicOverfittingMonitor(Callback):
                 optimizer.load_state_dict(state)
             pl_module.alpha = float(pl_module.alpha) * self.alpha_factor
             message += f"; rolled back to the last good state, alpha lowered to {pl_module.alpha * 255:g}/255"
-            pl_module.log("train/attack_alpha", float(pl_module.alpha), on_step=True, on_epoch=False)
+            self._log(trainer, {"train/attack_alpha": float(pl_module.alpha)})
         if trainer.is_global_zero:
             log.warning(message)
         self.events.append(COEvent(step, fgsm_acc, pgd_acc, self.best_pgd_acc, action, float(pl_module.alpha)))
-        pl_module.log("train/co_event", 1.0, on_step=True, on_epoch=False)
+        self._log(trainer, {"train/co_event": 1.0})
+
+    @staticmethod
+    def _log(trainer: Trainer, metrics: dict[str, float]) -> None:
+        """Write metrics at the current global step to every logger (not subject to ``log_every_n_steps``)."""
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
 
     @staticmethod
     def _take_snapshot(trainer: Trainer, pl_module: LightningModule) -> tuple[dict[str, Any], list[dict[str, Any]]]:
