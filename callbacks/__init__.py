@@ -9,6 +9,7 @@ from neuroalign.core.lazy import lazy_exports
 
 _EXPORTS = {
     "BrainScoreCallback": "callbacks.brainscore_callback",
+    "CatastrophicOverfittingMonitor": "callbacks.catastrophic_overfitting",
     "NeuroAlignProgressBar": "callbacks.progress",
     "score_model": "callbacks.brainscore.engine",
     "load_benchmark": "callbacks.brainscore.engine",

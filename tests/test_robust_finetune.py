@@ -89,8 +89,9 @@ def test_fgsm_runs_in_train_mode_for_both_passes_without_parameter_grads(tmp_pat
     module = RobustFinetuneModule(net, val_pgd_steps=0)
     x, y = torch.rand(8, 3, SIDE, SIDE), torch.randint(0, NUM_CLASSES, (8,))
     net.train()
-    x_adv, nonfinite = module.perturb(x, y)
-    assert net.modes == [True] and nonfinite == 0
+    result = module.perturb(x, y)
+    x_adv = result.x_adv
+    assert net.modes == [True] and result.nonfinite == 0 and result.extra_loss is None
     assert all(p.grad is None for p in net.parameters())
     assert (x_adv - x).abs().max() <= 2 / 255 + 1e-6
 

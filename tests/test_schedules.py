@@ -1,4 +1,4 @@
-"""WarmupHalvingLR: the RECIPES formula at epoch starts / middles / ends, resume mid-epoch, the plot."""
+"""WarmupHalvingLR: the docs/recipes.md section 1 formula at epoch starts / middles / ends, resume mid-epoch, the plot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ N = 10  # iterations per epoch
 
 
 def recipe_lr(epoch: int, t: float) -> float:
-    """RECIPES section 1, written out independently of the implementation."""
+    """docs/recipes.md section 1, written out independently of the implementation."""
     if epoch == 0:
         return 8e-5 + 1.2e-4 * t
     return 2e-4 * 2.0 ** -(epoch - 1) * (1 - t / 2)

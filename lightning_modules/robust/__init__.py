@@ -1,9 +1,15 @@
-"""Robust fine-tuning: the FGSM-RS and PGD attacks, the warm-up/halving schedule and :class:`RobustFinetuneModule`."""
+"""Robust fine-tuning: FGSM-RS, N-FGSM, GradAlign and PGD-k training strategies, PGD evaluation, the warm-up/halving schedule and :class:`RobustFinetuneModule`."""
 
 from neuroalign.core.lazy import lazy_exports
 
 _EXPORTS = {
     "RobustFinetuneModule": "lightning_modules.robust.module",
+    "PerturbResult": "lightning_modules.robust.strategies",
+    "PerturbStrategy": "lightning_modules.robust.strategies",
+    "FGSMRS": "lightning_modules.robust.strategies",
+    "NFGSM": "lightning_modules.robust.strategies",
+    "GradAlign": "lightning_modules.robust.strategies",
+    "PGDK": "lightning_modules.robust.strategies",
     "WarmupHalvingLR": "lightning_modules.robust.schedules",
     "fgsm_rs_step": "lightning_modules.robust.fgsm",
     "pgd": "lightning_modules.robust.pgd",

@@ -1,17 +1,19 @@
 """``RobustFinetuneModule``: (adversarial) fine-tuning of an injected [0,1]-input classifier.
 
-The system of seed 000: FGSM with random start (:func:`lightning_modules.robust.fgsm.fgsm_rs_step`) on
-every training batch when ``adversarial`` is on, the warm-up/halving schedule
+The system of seed 000: a training-time attack on every training batch when ``adversarial`` is on (the
+``perturb`` strategy of :mod:`lightning_modules.robust.strategies`; FGSM with random start by default), the warm-up/halving schedule
 (:class:`lightning_modules.robust.schedules.WarmupHalvingLR`) stepping every iteration, clean top-1/top-5
 and PGD-L-infinity robust accuracy (:func:`lightning_modules.robust.pgd.pgd`) on a fixed validation subset.
 Rotation and greyscale are data options (``data.init_args.rotation`` / ``grayscale_p``).
 
 Subclass it for new architectures or losses: override :meth:`compute_loss` (training loss),
-:meth:`attack_loss` (what the attacks ascend) or :meth:`perturb` (the training-time attack).
+:meth:`attack_loss` (what the attacks ascend) or :meth:`perturb` (the training-time attack; a new attack
+is better a :class:`~lightning_modules.robust.strategies.PerturbStrategy` passed as ``perturb``).
 
 Logged keys: ``train/loss``, ``train/acc``, ``train/lr``, ``train/attack_nonfinite`` (samples whose
 attack gradient had inf/NaN, which then train on the random-start point), ``val/loss``, ``val/acc``,
-``val/acc_top5``, ``val/robust_acc`` and the same under ``test/``.
+``val/acc_top5``, ``val/robust_acc`` and the same under ``test/``; with a regularising strategy
+(GradAlign) also ``train/extra_loss``.
 
 Robust evaluation needs input gradients inside validation/test; the attacks enable them themselves
 (``torch.inference_mode(False)`` + ``torch.enable_grad()``), so the Trainer's default
@@ -37,12 +39,12 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.robust.budgets import as_fraction, check_budget
-from lightning_modules.robust.fgsm import fgsm_rs_step
-from lightning_modules.robust.pgd import pgd
-from neuroalign.core.errors import ConfigError
 from lightning_modules.hparams import save_plain_hyperparameters
+from lightning_modules.robust.budgets import as_fraction, check_budget
+from lightning_modules.robust.pgd import pgd
 from lightning_modules.robust.schedules import WarmupHalvingLR
+from lightning_modules.robust.strategies import FGSMRS, PerturbResult, PerturbStrategy
+from neuroalign.core.errors import ConfigError
 
 __all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "check_num_classes", "describe_mismatch"]
 
@@ -127,10 +129,14 @@ class RobustFinetuneModule(LightningModule):
             :class:`~lightning_modules.robust.schedules.WarmupHalvingLR` steps every iteration and gets its
             ``iterations_per_epoch`` from the trainer when left unset.
         scheduler_interval: ``auto`` = ``step`` for WarmupHalvingLR, ``epoch`` for any other scheduler.
-        adversarial: train on FGSM-RS examples (seed 000 "+adv" rows) instead of clean images.
+        adversarial: train on ``perturb``'s examples (seed 000 "+adv" rows) instead of clean images.
+        perturb: the training-time attack, a :class:`~lightning_modules.robust.strategies.PerturbStrategy`
+            (YAML ``perturb: {class_path: lightning_modules.robust.strategies.NFGSM}``); ``None`` =
+            :class:`~lightning_modules.robust.strategies.FGSMRS`, the seed-000 FGSM-RS step.
         eps: L-infinity radius of the training attack and of the robust evaluation, on the [0,1] scale
             (float or ``"2/255"``).
-        alpha: FGSM step size (float or ``"2.5/255"``).
+        alpha: step size of the training attack (FGSM-RS, GradAlign; float or ``"2.5/255"``); a
+            :class:`~callbacks.catastrophic_overfitting.CatastrophicOverfittingMonitor` rollback lowers it.
         attack_loss_scale: factor on the attack loss before its backward (sign-invariant; guards
             fp16 gradient underflow; overflow shows up in ``train/attack_nonfinite``).
         num_classes: classifier outputs; if it differs from the model's head the head is replaced
@@ -164,6 +170,7 @@ class RobustFinetuneModule(LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["auto", "step", "epoch"] = "auto",
         adversarial: bool = True,
+        perturb: PerturbStrategy | None = None,
         eps: float | str = "2/255",
         alpha: float | str = "2.5/255",
         attack_loss_scale: float = 1.0,
@@ -182,13 +189,16 @@ class RobustFinetuneModule(LightningModule):
         super().__init__()
         # Under LightningCLI the hparams are the config (model/optimizer as class_path dicts) and
         # rebuild everything on load_from_checkpoint; objects passed from Python are not stored.
-        save_plain_hyperparameters(self, ("model", "optimizer", "scheduler"))
+        save_plain_hyperparameters(self, ("model", "optimizer", "scheduler", "perturb"))
 
         self.channels_last = channels_last
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.adversarial = adversarial
+        if perturb is not None and not callable(perturb):
+            raise ConfigError(f"`model.init_args.perturb` must be a PerturbStrategy, got {type(perturb).__name__}")
+        self.perturb_strategy: PerturbStrategy = perturb if perturb is not None else FGSMRS()
         self.eps, self.alpha = as_fraction(eps, "model.init_args.eps"), as_fraction(alpha, "model.init_args.alpha")
         check_budget(self.eps, self.alpha, "linf", "model.init_args.eps", "model.init_args.alpha")
         self.attack_loss_scale = attack_loss_scale
@@ -237,10 +247,11 @@ class RobustFinetuneModule(LightningModule):
         """Per-sample loss the attacks ascend (plain cross-entropy, as in the reference)."""
         return F.cross_entropy(logits.float(), y, reduction="none")
 
-    def perturb(self, x: Tensor, y: Tensor) -> tuple[Tensor, int]:
-        """Training-time attack: FGSM-RS in the current (train) mode; returns (x_adv, non-finite count)."""
-        result = fgsm_rs_step(self.model, x, y, self.eps, self.alpha, loss_fn=self.attack_loss, loss_scale=self.attack_loss_scale)
-        return result.x_adv, result.nonfinite
+    def perturb(self, x: Tensor, y: Tensor) -> PerturbResult:
+        """Training-time attack: the ``perturb`` strategy at ``eps`` / ``alpha`` in the current (train) mode."""
+        return self.perturb_strategy(
+            self.model, x, y, self.eps, self.alpha, loss_fn=self.attack_loss, loss_scale=self.attack_loss_scale
+        )
 
     def images(self, batch: Any) -> Tensor:
         """The image batch, in channels-last memory format when ``channels_last`` is on."""
@@ -265,10 +276,15 @@ class RobustFinetuneModule(LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = self.images(batch), batch[1]
+        extra = None
         if self.adversarial:
-            x, nonfinite = self.perturb(x, y)
-            self.log("train/attack_nonfinite", float(nonfinite), on_step=False, on_epoch=True, reduce_fx="sum")
+            result = self.perturb(x, y)
+            x, extra = result.x_adv, result.extra_loss
+            self.log("train/attack_nonfinite", float(result.nonfinite), on_step=False, on_epoch=True, reduce_fx="sum")
         loss, logits, y = self.model_step((x, y))
+        if extra is not None:
+            self.log("train/extra_loss", extra.detach(), on_step=False, on_epoch=True)
+            loss = loss + extra
         self.train_metrics.update(logits.detach(), y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True)

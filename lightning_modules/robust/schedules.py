@@ -1,4 +1,4 @@
-"""The seed-000 learning-rate schedule: one warm-up epoch, then halving every epoch (RECIPES section 1).
+"""The seed-000 learning-rate schedule: one warm-up epoch, then halving every epoch (docs/recipes.md section 1).
 
 With N iterations per epoch, epoch k (from 0) and t = i / N inside it:
 
@@ -25,7 +25,7 @@ __all__ = ["warmup_halving_lr", "WarmupHalvingLR", "plot_schedule"]
 
 
 def warmup_halving_lr(step: int, iterations_per_epoch: int, warmup_start: float = 8e-5, peak: float = 2e-4) -> float:
-    """Learning rate after ``step`` optimiser steps (the RECIPES formula).
+    """Learning rate after ``step`` optimiser steps (the formula of docs/recipes.md section 1).
 
     Args:
         step: global iteration index from 0.
