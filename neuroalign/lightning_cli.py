@@ -15,6 +15,7 @@ line first (no usage dump); ``limit_*_batches: 1`` means one batch, ``0.5`` half
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -66,11 +67,31 @@ class NeuroAlignArgumentParser(LightningArgumentParser):
             super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
         lines = [line for line in str(message).strip().splitlines() if line.strip()] or ["invalid arguments"]
-        sys.stderr.write(f"neuroalign: error: {lines[0].strip()}\n")
-        for line in lines[1:]:
+        summary = _nested_problem(lines)
+        sys.stderr.write(f"neuroalign: error: {summary or lines[0].strip()}\n")
+        for line in lines[1:] if summary is None else lines:
             sys.stderr.write(f"  {line.strip()}\n")
         sys.stderr.write(f"  (options: {parser.prog.replace(' [options]', '')} --help)\n")
         self.exit(2)
+
+
+_NOISE = ("Parser key", "Does not validate", "Subtypes:", "Errors:", "- Expected a <class", "Given value", "- Problem with given class_path")
+
+
+def _nested_problem(lines: list[str]) -> str | None:
+    """One line for jsonargparse's nested ``class_path`` errors: the full key and the innermost cause.
+
+    ``Parser key "model": ... Problem with given class_path 'X': Parser key "perturb": ... module 'm' has no
+    attribute 'Nope'`` becomes ``model.init_args.perturb: class_path 'm.Nope': module 'm' has no attribute 'Nope'``.
+    ``None`` when the message is not of that form.
+    """
+    keys = [m.group(1) for line in lines if (m := re.search(r'Parser key "([^"]+)"', line))]
+    paths = [m.group(1) for line in lines if (m := re.search(r"Problem with given class_path '([^']+)'", line))]
+    causes = [line.strip().lstrip("- ") for line in lines if not line.strip().startswith(_NOISE)]
+    if len(keys) < 2 or not causes:
+        return None
+    where = f"class_path {paths[-1]!r}: " if len(paths) >= len(keys) else ""
+    return f"{'.init_args.'.join(keys)}: {where}{causes[0]}"
 
 
 class NeuroAlignCLI(LightningCLI):

@@ -223,6 +223,15 @@ def test_parse_errors_print_the_error_first(tmp_path, capsys):
     assert not any(line.startswith("usage:") for line in err)
 
 
+def test_a_bad_nested_class_path_is_named_in_the_first_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "-c", str(_tiny_fit_config(tmp_path)), "--model.init_args.perturb.class_path", "lightning_modules.robust.strategies.Nope"])
+    assert info.value.code == 2
+    first = capsys.readouterr().err.strip().splitlines()[0]
+    assert first.startswith("neuroalign: error: model.init_args.perturb: class_path 'lightning_modules.robust.strategies.Nope'")
+    assert "has no attribute 'Nope'" in first
+
+
 def test_unwritable_log_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")  # tests run as root: a folder under a regular file cannot be made
