@@ -11,10 +11,11 @@ YAML::
             behavioral_readout_layer: blocks.3
 
 Before any training (``setup`` of ``fit`` / ``validate``) it loads the benchmarks (writing the
-synthetic one on first use) and checks the region names, every layer of ``region_layer_map`` and
-``behavioral_readout_layer`` against the network, that every benchmark has its layer, and that the
-data files of brainscore-vision benchmarks are there (offline); a problem stops the run there with a
-one-line error naming the key.
+synthetic one on first use, loading brainscore-vision benchmarks with their data) and checks the
+region names, every layer of ``region_layer_map`` and ``behavioral_readout_layer`` against the
+network, that every benchmark's region is known (inferred, or set in ``benchmark_regions``) and has
+its layer, and that brainscore-vision's data is there (missing files fail within seconds offline); a
+problem stops the run there with a one-line error naming the key.
 
 Every ``every_n_epochs`` validation epochs (never in the sanity check, only on rank zero) it scores the
 LightningModule's network (attribute ``model_attr``, default ``model``; the module itself when it
@@ -22,13 +23,16 @@ has no such attribute) and
 
 * logs ``brainscore/<key>`` for every key of :func:`callbacks.brainscore.engine.summarize_scores`
   (``V1`` .. ``IT``, ``behavior``, ``<region>_raw``, ``<region>_ceiling``, ``average``,
-  ``rho_hierarchy``) through ``pl_module.log``, i.e. every logger of the Trainer;
-* writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark details, failures);
+  ``rho_hierarchy``; several benchmarks of a region are averaged) and
+  ``brainscore/<region>/<benchmark id>`` for each benchmark, through ``pl_module.log``, i.e. every
+  logger of the Trainer;
+* writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark scores and details, failures);
 * logs the ``brainscore/table`` W&B table when a ``WandbLogger`` is attached: one row per scored epoch
   so far (``epoch``, ``step``, the region scores, ``behavior``, ``average``, ``rho_hierarchy``).
 
-The model identifier given to benchmarks contains the global step, so brainscore-vision's
-activation cache never returns stale activations. The model's train/eval modes, device and
+The model identifier given to benchmarks contains the run name and the global step, and
+brainscore-vision benchmarks add a hash of the weights and the input size, so brainscore-vision's
+caches never return stale activations. The model's train/eval modes, device and
 ``requires_grad`` flags are left as found.
 
 A benchmark that fails while scoring (``fail_on_error``):
@@ -58,8 +62,14 @@ from torch import nn
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 
 from callbacks.brainscore.benchmarks.base import Benchmark
-from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
-from callbacks.brainscore.engine import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
+from callbacks.brainscore.engine import (
+    benchmark_scores,
+    check_benchmarks,
+    check_layers,
+    load_benchmarks,
+    score_benchmarks,
+    summarize_scores,
+)
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
 from callbacks.brainscore.types import BEHAVIOR, REGIONS, ScoringContext, check_ceiling_formula, check_region
 
@@ -94,6 +104,8 @@ class BrainScoreCallback(Callback):
         max_features: wider layers are randomly projected to this many features (``None``: never).
         model_visual_degrees: field of view of the model's input in degrees.
         run_name: prefix of the model identifier (default: the logger's name/version).
+        benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred
+            (see :mod:`callbacks.brainscore.bsv_registry` for the inference order).
     """
 
     def __init__(
@@ -109,6 +121,7 @@ class BrainScoreCallback(Callback):
         max_features: int | None = DEFAULT_MAX_FEATURES,
         model_visual_degrees: float = 8.0,
         run_name: str | None = None,
+        benchmark_regions: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1:
@@ -129,6 +142,9 @@ class BrainScoreCallback(Callback):
         self.max_features = max_features
         self.model_visual_degrees = model_visual_degrees
         self.run_name = run_name
+        self.benchmark_regions = dict(benchmark_regions or {})
+        for bid, region in self.benchmark_regions.items():
+            check_region(region, f"{KEY} `benchmark_regions.{bid}`")
         self._benchmarks: list[Benchmark] | None = None
         #: {epoch: scores} of every scored epoch (restored on resume)
         self.history: dict[int, dict[str, float]] = {}
@@ -145,7 +161,7 @@ class BrainScoreCallback(Callback):
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark objects (loaded, and the synthetic benchmark written, on first use)."""
         if self._benchmarks is None:
-            self._benchmarks = load_benchmarks(self.benchmark_specs)
+            self._benchmarks = load_benchmarks(self.benchmark_specs, self.benchmark_regions)
         return self._benchmarks
 
     def _network(self, pl_module: LightningModule) -> nn.Module:
@@ -169,13 +185,13 @@ class BrainScoreCallback(Callback):
         """Load the benchmarks and check them against the network: one-line ``ConfigError`` naming the key.
 
         Checks the layers of ``region_layer_map`` and ``behavioral_readout_layer`` (nearest names
-        suggested), that every benchmark's region is mapped, and that brainscore-vision data files are
-        present or downloadable. Loading reports unknown benchmarks, bad folders and bad region names.
+        suggested) and that every benchmark's region is known and mapped. Loading reports unknown
+        benchmarks (nearest registered ids), bad folders, bad region names and brainscore-vision data
+        missing offline.
         """
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
-        check_public_data(benchmarks)
         return benchmarks
 
     # ------------------------------------------------------------------- hooks
@@ -205,7 +221,8 @@ class BrainScoreCallback(Callback):
             return
         scores, details = self._score(trainer, pl_module)
         if scores:
-            for key, value in scores.items():  # the average is also shown on the progress bar / per-epoch line
+            logged = {**scores, **details["benchmark_scores"]}
+            for key, value in logged.items():  # the average is also shown on the progress bar / per-epoch line
                 pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", rank_zero_only=True, sync_dist=False)
         self.history[trainer.current_epoch] = scores
         if details["failures"]:
@@ -256,6 +273,7 @@ class BrainScoreCallback(Callback):
             "model_identifier": context.model_identifier,
             "ceiling_formula": self.ceiling_formula,
             "seconds": round(time.perf_counter() - start, 3),
+            "benchmark_scores": benchmark_scores(region_scores),
             "benchmarks": [s.to_dict() for s in region_scores],
             "failures": failures,
         }
