@@ -63,6 +63,7 @@ from neuroalign.core.errors import ConfigError, NeuroAlignError
 
 from callbacks.brainscore.benchmarks.base import Benchmark
 from callbacks.brainscore.engine import (
+    SCORING_ERRORS,
     benchmark_scores,
     check_benchmarks,
     check_layers,
@@ -79,8 +80,6 @@ log = logging.getLogger(__name__)
 
 #: columns of the ``brainscore/table`` W&B table (one row per scored epoch)
 TABLE_COLUMNS: tuple[str, ...] = ("epoch", "step", *REGIONS, BEHAVIOR, "average", "rho_hierarchy")
-#: errors that count as a benchmark's failure (with `fail_on_error: true` one line; anything else keeps its traceback)
-SCORING_ERRORS = (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError)
 #: the config key named in this callback's messages
 KEY = "BrainScoreCallback"
 

@@ -48,6 +48,7 @@ from callbacks.brainscore.types import BEHAVIOR, REGIONS, RegionScore, ScoringCo
 
 __all__ = [
     "DEFAULT_SYNTHETIC_DIR",
+    "SCORING_ERRORS",
     "check_benchmarks",
     "check_layers",
     "load_benchmark",
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: errors that count as one benchmark's failure (brainscore-vision reports bad data with assertions and key errors)
+SCORING_ERRORS: tuple[type[Exception], ...] = (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError, AssertionError, KeyError)
 
 #: where ``synthetic`` (without a folder) writes the synthetic benchmark
 DEFAULT_SYNTHETIC_DIR = "data/brainscore/synthetic"
@@ -239,7 +243,7 @@ def score_benchmarks(
             else:
                 score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
             scores.append(score)
-        except (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError) as err:
+        except SCORING_ERRORS as err:
             fail(bench, err)
     return scores, failures
 

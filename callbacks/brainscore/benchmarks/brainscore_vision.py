@@ -26,6 +26,7 @@ search, which needs the network and an ImageNet HDF5).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -51,11 +52,16 @@ def _scalar(value: Any) -> float:
     return float(np.asarray(value).mean())
 
 
+#: how brainscore-vision / xarray name a coordinate they did not find (``Expected stratification coordinate X``)
+_COORD_MESSAGE = re.compile(r"coord(?:inate)?(?: named)? '?([A-Za-z_][A-Za-z0-9_]*)'?")
+
+
 def _missing_coord(err: Exception) -> str | None:
-    """The name an xarray / pandas lookup failed on (``KeyError('object_name')``), or ``None`` for other errors."""
+    """The coordinate a lookup failed on (``KeyError('object_name')``, an assertion naming it), else ``None``."""
     if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str):
         return err.args[0]
-    return None
+    match = _COORD_MESSAGE.search(str(err)) if isinstance(err, (AssertionError, ValueError)) else None
+    return match.group(1) if match else None
 
 
 class BrainScoreVisionBenchmark(Benchmark):
@@ -94,8 +100,12 @@ class BrainScoreVisionBenchmark(Benchmark):
         """Load the brainscore-vision benchmark (once); missing data fails in one line, offline within seconds."""
         if self._benchmark is None:
             brainscore_vision = import_brainscore_vision()
+            registry = brainscore_vision.benchmark_registry
             with self._data_errors("loading"):
-                self._benchmark = brainscore_vision.load_benchmark(self.identifier)
+                if self.identifier in registry:  # its plugin is imported, or a user registered it at run time
+                    self._benchmark = registry[self.identifier]()
+                else:
+                    self._benchmark = brainscore_vision.load_benchmark(self.identifier)
         return self._benchmark
 
     def _describe(self) -> tuple[str, Literal["neural", "behavior"]]:
@@ -124,7 +134,7 @@ class BrainScoreVisionBenchmark(Benchmark):
             yield
         except NeuroAlignError:
             raise
-        except KeyError as err:
+        except (KeyError, AssertionError, ValueError) as err:
             coord = _missing_coord(err)
             if coord is None:
                 raise
