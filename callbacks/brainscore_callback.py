@@ -17,7 +17,7 @@ network, that every benchmark's region is known (inferred, or set in ``benchmark
 its layer, and that brainscore-vision's data is there (missing files fail within seconds offline); a
 problem stops the run there with a one-line error naming the key.
 
-Every ``every_n_epochs`` validation epochs (never in the sanity check, only on rank zero) it scores the
+Every ``every_n_epochs`` validation epochs (never in the sanity check) it scores, on rank zero, the
 LightningModule's network (attribute ``model_attr``, default ``model``; the module itself when it
 has no such attribute) and
 
@@ -29,6 +29,10 @@ has no such attribute) and
 * writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark scores and details, failures);
 * logs the ``brainscore/table`` W&B table when a ``WandbLogger`` is attached: one row per scored epoch
   so far (``epoch``, ``step``, the region scores, ``behavior``, ``average``, ``rho_hierarchy``).
+
+Under DDP, the other ranks wait for rank zero's scores outside any collective (polling the process
+group's key-value store, :mod:`callbacks.brainscore.rank_zero`), so a scoring pass longer than the
+process-group timeout does not kill the run, and every rank logs the same values.
 
 The model identifier given to benchmarks contains the run name and the global step, and
 brainscore-vision benchmarks add a hash of the weights and the input size, so brainscore-vision's
@@ -48,6 +52,7 @@ A benchmark that fails while scoring (``fail_on_error``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -72,6 +77,7 @@ from callbacks.brainscore.engine import (
     summarize_scores,
 )
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.rank_zero import share_from_rank_zero
 from callbacks.brainscore.types import BEHAVIOR, REGIONS, ScoringContext, check_ceiling_formula, check_region
 
 __all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
@@ -151,6 +157,7 @@ class BrainScoreCallback(Callback):
         self.failures: dict[int, dict[str, str]] = {}
         #: rows of the ``brainscore/table`` W&B table, one per scored epoch (restored on resume)
         self.table_rows: list[list[Any]] = []
+        self._rounds = 0
 
     @property
     def state_key(self) -> str:
@@ -197,37 +204,41 @@ class BrainScoreCallback(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage not in (TrainerFn.FITTING, TrainerFn.VALIDATING):
             return  # the callback scores nothing in test / predict
-        failure: Exception | None = None
-        if trainer.is_global_zero:  # writes the synthetic benchmark: one rank only
-            try:
-                self.check(pl_module)
-            except Exception as err:  # noqa: BLE001 -- re-raised below, after every rank heard of it
-                failure = err
-        # every rank stops together (the others would wait for rank zero in the first collective)
-        message = trainer.strategy.broadcast(None if failure is None else str(failure), src=0)
-        if failure is not None:
-            raise failure
-        if message is not None:
-            raise ConfigError(message)
+
+        def check() -> None:  # writes the synthetic benchmark and loads data: rank zero only
+            self.check(pl_module)
+
+        # the other ranks wait outside any collective (loading data may outlast the process-group timeout)
+        # and stop together with rank zero when the check fails
+        share_from_rank_zero(check, self._key("setup", trainer))
         if stage == TrainerFn.FITTING and trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.every_n_epochs:
             log.warning(
                 "BrainScoreCallback scores every %d epochs but the run has max_epochs=%d: it will score nothing "
                 "(BrainScoreCallback `every_n_epochs`)", self.every_n_epochs, trainer.max_epochs,
             )
 
+    def _key(self, what: str, trainer: Trainer) -> str:
+        """A store key no earlier step of this callback used, the same on every rank."""
+        self._rounds += 1
+        name = hashlib.sha1(self.state_key.encode()).hexdigest()[:10]
+        where = f"{trainer.state.fn}/{trainer.current_epoch}/{trainer.global_step}"
+        return f"neuroalign/brainscore/{name}/{what}/{where}/{self._rounds}"
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._due(trainer) or not trainer.is_global_zero:
+        if not self._due(trainer):
             return
-        scores, details = self._score(trainer, pl_module)
+        # rank zero scores; the others wait outside any collective and log the same values
+        scores, details = share_from_rank_zero(lambda: list(self._score(trainer, pl_module)), self._key("score", trainer))
         if scores:
             logged = {**scores, **details["benchmark_scores"]}
             for key, value in logged.items():  # the average is also shown on the progress bar / per-epoch line
-                pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", rank_zero_only=True, sync_dist=False)
+                pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", sync_dist=False)
         self.history[trainer.current_epoch] = scores
         if details["failures"]:
             self.failures[trainer.current_epoch] = dict(details["failures"])
         self.table_rows.append([trainer.current_epoch, trainer.global_step, *(scores.get(k) for k in TABLE_COLUMNS[2:])])
-        self._write(trainer, scores, details)
+        folder = self._log_dir(trainer)  # on every rank: `trainer.log_dir` is a collective under DDP
+        self._write(trainer, folder, scores, details)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._finish(trainer)
@@ -314,8 +325,7 @@ class BrainScoreCallback(Callback):
             raise ConfigError(message)
 
     @rank_zero_only
-    def _write(self, trainer: Trainer, scores: dict[str, float], details: dict[str, Any]) -> None:
-        folder = self._log_dir(trainer)
+    def _write(self, trainer: Trainer, folder: Path, scores: dict[str, float], details: dict[str, Any]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"epoch_{trainer.current_epoch}.json"
         path.write_text(json.dumps({"scores": scores, **details}, indent=2))

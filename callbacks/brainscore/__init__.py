@@ -14,6 +14,7 @@ Components (import direction: types < metrics, features < benchmarks < engine):
   brainscore-vision's import;
 * ``bsv_registry`` -- brainscore-vision's registered benchmark ids; a benchmark's kind and region;
 * ``identifiers`` -- model identifiers with a hash of the weights and the input size;
+* ``rank_zero`` -- a step on rank zero while the other ranks wait outside any collective (DDP-safe scoring);
 * ``model_adapter`` -- a model as brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment``;
 * ``benchmarks/`` -- ``base`` (the interface), ``local_folder`` / ``local_neural`` /
   ``local_behavioural`` / ``local`` (lab folders), ``synthetic``, ``brainscore_vision``;
