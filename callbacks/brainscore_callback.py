@@ -11,24 +11,32 @@ YAML::
             behavioral_readout_layer: blocks.3
 
 Before any training (``setup`` of ``fit`` / ``validate``) it loads the benchmarks (writing the
-synthetic one on first use) and checks the region names, every layer of ``region_layer_map`` and
-``behavioral_readout_layer`` against the network, that every benchmark has its layer, and that the
-data files of brainscore-vision benchmarks are there (offline); a problem stops the run there with a
-one-line error naming the key.
+synthetic one on first use, loading brainscore-vision benchmarks with their data) and checks the
+region names, every layer of ``region_layer_map`` and ``behavioral_readout_layer`` against the
+network, that every benchmark's region is known (inferred, or set in ``benchmark_regions``) and has
+its layer, and that brainscore-vision's data is there (missing files fail within seconds offline); a
+problem stops the run there with a one-line error naming the key.
 
-Every ``every_n_epochs`` validation epochs (never in the sanity check, only on rank zero) it scores the
+Every ``every_n_epochs`` validation epochs (never in the sanity check) it scores, on rank zero, the
 LightningModule's network (attribute ``model_attr``, default ``model``; the module itself when it
 has no such attribute) and
 
 * logs ``brainscore/<key>`` for every key of :func:`callbacks.brainscore.engine.summarize_scores`
   (``V1`` .. ``IT``, ``behavior``, ``<region>_raw``, ``<region>_ceiling``, ``average``,
-  ``rho_hierarchy``) through ``pl_module.log``, i.e. every logger of the Trainer;
-* writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark details, failures);
+  ``rho_hierarchy``; several benchmarks of a region are averaged) and
+  ``brainscore/<region>/<benchmark id>`` for each benchmark, through ``pl_module.log``, i.e. every
+  logger of the Trainer;
+* writes ``<log dir>/brainscore/epoch_<N>.json`` (scores, per-benchmark scores and details, failures);
 * logs the ``brainscore/table`` W&B table when a ``WandbLogger`` is attached: one row per scored epoch
   so far (``epoch``, ``step``, the region scores, ``behavior``, ``average``, ``rho_hierarchy``).
 
-The model identifier given to benchmarks contains the global step, so brainscore-vision's
-activation cache never returns stale activations. The model's train/eval modes, device and
+Under DDP, the other ranks wait for rank zero's scores outside any collective (polling the process
+group's key-value store, :mod:`callbacks.brainscore.rank_zero`), so a scoring pass longer than the
+process-group timeout does not kill the run, and every rank logs the same values.
+
+The model identifier given to benchmarks contains the run name and the global step, and
+brainscore-vision benchmarks add a hash of the weights and the input size, so brainscore-vision's
+caches never return stale activations. The model's train/eval modes, device and
 ``requires_grad`` flags are left as found.
 
 A benchmark that fails while scoring (``fail_on_error``):
@@ -44,6 +52,7 @@ A benchmark that fails while scoring (``fail_on_error``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -58,9 +67,17 @@ from torch import nn
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 
 from callbacks.brainscore.benchmarks.base import Benchmark
-from callbacks.brainscore.benchmarks.brainscore_vision import check_public_data
-from callbacks.brainscore.engine import check_benchmarks, check_layers, load_benchmarks, score_benchmarks, summarize_scores
+from callbacks.brainscore.engine import (
+    SCORING_ERRORS,
+    benchmark_scores,
+    check_benchmarks,
+    check_layers,
+    load_benchmarks,
+    score_benchmarks,
+    summarize_scores,
+)
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.rank_zero import share_from_rank_zero
 from callbacks.brainscore.types import BEHAVIOR, REGIONS, ScoringContext, check_ceiling_formula, check_region
 
 __all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
@@ -69,8 +86,6 @@ log = logging.getLogger(__name__)
 
 #: columns of the ``brainscore/table`` W&B table (one row per scored epoch)
 TABLE_COLUMNS: tuple[str, ...] = ("epoch", "step", *REGIONS, BEHAVIOR, "average", "rho_hierarchy")
-#: errors that count as a benchmark's failure (with `fail_on_error: true` one line; anything else keeps its traceback)
-SCORING_ERRORS = (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError)
 #: the config key named in this callback's messages
 KEY = "BrainScoreCallback"
 
@@ -94,6 +109,8 @@ class BrainScoreCallback(Callback):
         max_features: wider layers are randomly projected to this many features (``None``: never).
         model_visual_degrees: field of view of the model's input in degrees.
         run_name: prefix of the model identifier (default: the logger's name/version).
+        benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred
+            (see :mod:`callbacks.brainscore.bsv_registry` for the inference order).
     """
 
     def __init__(
@@ -109,6 +126,7 @@ class BrainScoreCallback(Callback):
         max_features: int | None = DEFAULT_MAX_FEATURES,
         model_visual_degrees: float = 8.0,
         run_name: str | None = None,
+        benchmark_regions: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1:
@@ -129,6 +147,9 @@ class BrainScoreCallback(Callback):
         self.max_features = max_features
         self.model_visual_degrees = model_visual_degrees
         self.run_name = run_name
+        self.benchmark_regions = dict(benchmark_regions or {})
+        for bid, region in self.benchmark_regions.items():
+            check_region(region, f"{KEY} `benchmark_regions.{bid}`")
         self._benchmarks: list[Benchmark] | None = None
         #: {epoch: scores} of every scored epoch (restored on resume)
         self.history: dict[int, dict[str, float]] = {}
@@ -136,6 +157,7 @@ class BrainScoreCallback(Callback):
         self.failures: dict[int, dict[str, str]] = {}
         #: rows of the ``brainscore/table`` W&B table, one per scored epoch (restored on resume)
         self.table_rows: list[list[Any]] = []
+        self._rounds = 0
 
     @property
     def state_key(self) -> str:
@@ -145,7 +167,7 @@ class BrainScoreCallback(Callback):
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark objects (loaded, and the synthetic benchmark written, on first use)."""
         if self._benchmarks is None:
-            self._benchmarks = load_benchmarks(self.benchmark_specs)
+            self._benchmarks = load_benchmarks(self.benchmark_specs, self.benchmark_regions)
         return self._benchmarks
 
     def _network(self, pl_module: LightningModule) -> nn.Module:
@@ -169,49 +191,54 @@ class BrainScoreCallback(Callback):
         """Load the benchmarks and check them against the network: one-line ``ConfigError`` naming the key.
 
         Checks the layers of ``region_layer_map`` and ``behavioral_readout_layer`` (nearest names
-        suggested), that every benchmark's region is mapped, and that brainscore-vision data files are
-        present or downloadable. Loading reports unknown benchmarks, bad folders and bad region names.
+        suggested) and that every benchmark's region is known and mapped. Loading reports unknown
+        benchmarks (nearest registered ids), bad folders, bad region names and brainscore-vision data
+        missing offline.
         """
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
-        check_public_data(benchmarks)
         return benchmarks
 
     # ------------------------------------------------------------------- hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage not in (TrainerFn.FITTING, TrainerFn.VALIDATING):
             return  # the callback scores nothing in test / predict
-        failure: Exception | None = None
-        if trainer.is_global_zero:  # writes the synthetic benchmark: one rank only
-            try:
-                self.check(pl_module)
-            except Exception as err:  # noqa: BLE001 -- re-raised below, after every rank heard of it
-                failure = err
-        # every rank stops together (the others would wait for rank zero in the first collective)
-        message = trainer.strategy.broadcast(None if failure is None else str(failure), src=0)
-        if failure is not None:
-            raise failure
-        if message is not None:
-            raise ConfigError(message)
+
+        def check() -> None:  # writes the synthetic benchmark and loads data: rank zero only
+            self.check(pl_module)
+
+        # the other ranks wait outside any collective (loading data may outlast the process-group timeout)
+        # and stop together with rank zero when the check fails
+        share_from_rank_zero(check, self._key("setup", trainer))
         if stage == TrainerFn.FITTING and trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.every_n_epochs:
             log.warning(
                 "BrainScoreCallback scores every %d epochs but the run has max_epochs=%d: it will score nothing "
                 "(BrainScoreCallback `every_n_epochs`)", self.every_n_epochs, trainer.max_epochs,
             )
 
+    def _key(self, what: str, trainer: Trainer) -> str:
+        """A store key no earlier step of this callback used, the same on every rank."""
+        self._rounds += 1
+        name = hashlib.sha1(self.state_key.encode()).hexdigest()[:10]
+        where = f"{trainer.state.fn}/{trainer.current_epoch}/{trainer.global_step}"
+        return f"neuroalign/brainscore/{name}/{what}/{where}/{self._rounds}"
+
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._due(trainer) or not trainer.is_global_zero:
+        if not self._due(trainer):
             return
-        scores, details = self._score(trainer, pl_module)
+        # rank zero scores; the others wait outside any collective and log the same values
+        scores, details = share_from_rank_zero(lambda: list(self._score(trainer, pl_module)), self._key("score", trainer))
         if scores:
-            for key, value in scores.items():  # the average is also shown on the progress bar / per-epoch line
-                pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", rank_zero_only=True, sync_dist=False)
+            logged = {**scores, **details["benchmark_scores"]}
+            for key, value in logged.items():  # the average is also shown on the progress bar / per-epoch line
+                pl_module.log(f"brainscore/{key}", value, prog_bar=key == "average", sync_dist=False)
         self.history[trainer.current_epoch] = scores
         if details["failures"]:
             self.failures[trainer.current_epoch] = dict(details["failures"])
         self.table_rows.append([trainer.current_epoch, trainer.global_step, *(scores.get(k) for k in TABLE_COLUMNS[2:])])
-        self._write(trainer, scores, details)
+        folder = self._log_dir(trainer)  # on every rank: `trainer.log_dir` is a collective under DDP
+        self._write(trainer, folder, scores, details)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._finish(trainer)
@@ -256,6 +283,7 @@ class BrainScoreCallback(Callback):
             "model_identifier": context.model_identifier,
             "ceiling_formula": self.ceiling_formula,
             "seconds": round(time.perf_counter() - start, 3),
+            "benchmark_scores": benchmark_scores(region_scores),
             "benchmarks": [s.to_dict() for s in region_scores],
             "failures": failures,
         }
@@ -297,8 +325,7 @@ class BrainScoreCallback(Callback):
             raise ConfigError(message)
 
     @rank_zero_only
-    def _write(self, trainer: Trainer, scores: dict[str, float], details: dict[str, Any]) -> None:
-        folder = self._log_dir(trainer)
+    def _write(self, trainer: Trainer, folder: Path, scores: dict[str, float], details: dict[str, Any]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"epoch_{trainer.current_epoch}.json"
         path.write_text(json.dumps({"scores": scores, **details}, indent=2))

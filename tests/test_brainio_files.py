@@ -1,4 +1,4 @@
-"""The nine BrainIO files: the table matches brainscore-vision's data plugins; offline checks fail fast."""
+"""The nine BrainIO files: the table matches brainscore-vision's data plugins; the guard on brainscore-core's S3 access."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from callbacks.brainscore.brainio_data import (
     BRAINIO_FILES,
     PUBLIC_BENCHMARKS,
     brainio_files_markdown,
-    check_brainio_files,
     files_for,
     import_brainscore_vision,
     missing_brainio_files,
@@ -38,7 +37,7 @@ def test_table_matches_installed_brainscore_vision(monkeypatch):
     def stop(_zip_path):  # the stimulus zip would be unpacked next: everything is recorded by now
         raise _Recorded
 
-    monkeypatch.setattr(s3, "fetch_file", fake_fetch)
+    monkeypatch.setattr(s3, "fetch_file", fake_fetch)  # below the guard's get_path, which calls s3.fetch_file
     monkeypatch.setattr(s3, "unzip", stop)
     for group, files in BRAINIO_FILES.items():
         fetched.clear()
@@ -60,38 +59,40 @@ def test_cache_path_layout(tmp_path):
     assert file.path(tmp_path) == tmp_path / file.sha1 / file.filename
 
 
-def test_unknown_benchmark_lists_supported():
+def test_unknown_benchmark_lists_the_public_ones():
     with pytest.raises(ConfigError, match="MajajHong2015public.IT-pls"):
         files_for("MajajHong2015public.IT-pl")
 
 
-def test_offline_missing_files_fail_fast_listing_all(tmp_path, monkeypatch):
+def test_guard_fails_fast_offline_in_one_line(tmp_path, monkeypatch):
+    """brainscore-core's own loader, with the guard: identifier, expected path, sha1 and address in one line."""
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path))
+    brainscore_vision = import_brainscore_vision()
     start = time.monotonic()
     with pytest.raises(MissingFileError) as info:
-        check_brainio_files(list(PUBLIC_BENCHMARKS))
+        brainscore_vision.load_dataset("Rajalingham2018.public")
     assert time.monotonic() - start < 15
     message = str(info.value)
-    assert "\n" not in message and "BRAINIO_HOME" in message
-    for file in files_for(PUBLIC_BENCHMARKS):
-        assert str(file.path(tmp_path)) in message and file.url in message
+    assembly = files_for("Rajalingham2018public-i2n")[0]  # the assembly file is fetched first
+    assert "\n" not in message and "BRAINIO_HOME" in message and "'dicarlo.Rajalingham2018.public'" in message
+    assert str(assembly.path(tmp_path)) in message and assembly.sha1 in message and assembly.url in message
 
 
-def test_present_files_pass_offline_and_only_missing_are_listed(tmp_path, monkeypatch):
+def test_present_files_are_used_without_network(tmp_path, monkeypatch):
+    """A cached file goes on to brainscore-core's sha1 check (no network needed, no download tried)."""
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
-    files = files_for("MajajHong2015public.V4-pls")
-    for file in files[:2]:
+    monkeypatch.setenv("BRAINIO_HOME", str(tmp_path))
+    brainscore_vision = import_brainscore_vision()
+    for file in files_for("Rajalingham2018public-i2n"):
         file.path(tmp_path).parent.mkdir(parents=True)
         file.path(tmp_path).write_bytes(b"x")
-    with pytest.raises(MissingFileError) as info:
-        check_brainio_files("MajajHong2015public.V4-pls", home=tmp_path)
-    assert files[2].filename in str(info.value) and files[0].filename not in str(info.value)
-    files[2].path(tmp_path).parent.mkdir(parents=True)
-    files[2].path(tmp_path).write_bytes(b"x")
-    assert check_brainio_files("MajajHong2015public.V4-pls", home=tmp_path) == [f.path(tmp_path) for f in files]
-    # a file with the right name but other content is caught when verifying
-    assert [f.sha1 for f in missing_brainio_files("MajajHong2015public.V4-pls", tmp_path, verify=True)] == [f.sha1 for f in files]
+    with pytest.raises(ConfigError, match="corrupt BrainIO data 'dicarlo.Rajalingham2018.public'"):
+        brainscore_vision.load_dataset("Rajalingham2018.public")
+    assert [f.sha1 for f in missing_brainio_files("Rajalingham2018public-i2n", tmp_path, verify=True)] == [
+        f.sha1 for f in files_for("Rajalingham2018public-i2n")
+    ]
+    assert missing_brainio_files("Rajalingham2018public-i2n", tmp_path) == []
 
 
 def test_markdown_table_and_docs_in_sync(tmp_path):

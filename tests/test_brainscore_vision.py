@@ -1,10 +1,11 @@
-"""brainscore-vision public benchmarks through PytorchWrapper / ModelCommitment, offline.
+"""brainscore-vision benchmarks through PytorchWrapper / ModelCommitment, offline.
 
 The public data files cannot be present here (no network, and brainscore-core verifies each file's
-sha1 on every load, so stand-in files are rejected). The tests therefore cover the offline failure,
-the real loader up to its sha1 check (files with the right names but other content), and the whole
-model side -- wrapper, commitment, brainscore-vision's NeuralBenchmark, score extraction -- on an
-in-memory benchmark built from arrays.
+sha1 on every load, so stand-in files are rejected). The tests cover the offline failure through
+brainscore-core's own S3 access (for any registered benchmark), the real loader up to its sha1 check
+(files with the right names but other content), and the whole model side -- wrapper, commitment,
+brainscore-vision's NeuralBenchmark, score extraction -- on an in-memory benchmark built from arrays.
+Benchmarks on stand-in data of the real schema: ``tests/test_bsv_standins.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from torch import nn
 
 from brainscore_reference import reference_neural_benchmark
 from callbacks import score_model
-from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark, check_public_data
+from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
 from callbacks.brainscore.brainio_data import files_for
-from callbacks.brainscore.engine import load_benchmarks
+from callbacks.brainscore.identifiers import stale_proof_identifier
 from callbacks.brainscore.model_adapter import make_model_commitment, preprocess_unit_range
 from callbacks.brainscore.types import ScoringContext
 from lightning_modules.zoo import build_model
@@ -82,7 +83,7 @@ def reference(images):
     return reference_neural_benchmark(responses, ids, images, "IT", stratify=[i % 3 for i in range(len(images))])
 
 
-def test_offline_missing_public_data_fails_fast_listing_files(tmp_path, monkeypatch):
+def test_offline_missing_data_fails_fast_naming_identifier_path_sha1_and_address(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     bench = BrainScoreVisionBenchmark("MajajHong2015public.IT-pls")
@@ -90,34 +91,31 @@ def test_offline_missing_public_data_fails_fast_listing_files(tmp_path, monkeypa
     with pytest.raises(MissingFileError) as info:
         bench.score_model(_TinyNet(), {"IT": "conv"}, None, ScoringContext(model_identifier="tiny-step0"))
     assert time.monotonic() - start < 15
-    for file in files_for("MajajHong2015public.IT-pls"):
-        assert str(file.path(tmp_path / "empty")) in str(info.value)
+    message = str(info.value)
+    first = files_for("MajajHong2015public.IT-pls")[0]  # the assembly file is fetched first
+    assert "\n" not in message and "'dicarlo.MajajHong2015.public'" in message
+    assert str(first.path(tmp_path / "empty")) in message and first.sha1 in message and first.url in message
 
 
-def test_offline_through_score_model_and_all_at_once(tmp_path, monkeypatch):
+def test_offline_error_for_a_benchmark_outside_the_public_table(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     start = time.monotonic()
-    with pytest.raises(MissingFileError, match="assy_movshon_FreemanZiemba2013_public.nc"):
-        score_model(_TinyNet(), ["FreemanZiemba2013public.V1-pls"], {"V1": "conv"})
+    with pytest.raises(MissingFileError, match=r"BrainIO data .*sha1 [0-9a-f]{40}.*https://.*s3\.amazonaws\.com/"):
+        score_model(_TinyNet(), ["Marques2020_DeValois1982-pref_or"], {"V1": "conv"})
     assert time.monotonic() - start < 15
-    ids = ["FreemanZiemba2013public.V1-pls", "MajajHong2015public.IT-pls", "Rajalingham2018public-i2n"]
-    with pytest.raises(MissingFileError) as info:
-        check_public_data(load_benchmarks(ids))
-    assert str(info.value).count(str(tmp_path / "empty")) == 1 + 9  # the folder, then each of the nine files
 
 
 def test_real_loader_reaches_sha1_check_offline(tmp_path, monkeypatch):
-    """Files with the right names pass our check; brainscore-vision's own loader then rejects their sha1."""
+    """Files with the right names but other content: brainscore-core's own sha1 check, as one line."""
     monkeypatch.setenv("BRAINIO_HOME", str(tmp_path))
     monkeypatch.setenv("NEUROALIGN_OFFLINE", "1")
     for file in files_for("MajajHong2015public.V4-pls"):
         file.path(tmp_path).parent.mkdir(parents=True)
         file.path(tmp_path).write_bytes(b"not the real data")
     bench = BrainScoreVisionBenchmark("MajajHong2015public.V4-pls")
-    with pytest.raises(ConfigError, match="corrupt Brain-Score data file.*SHA1 mismatch") as info:
+    with pytest.raises(ConfigError, match="corrupt BrainIO data 'dicarlo.MajajHong2015.public'.*SHA1 mismatch"):
         bench.load()
-    assert "assy_dicarlo_MajajHong2015_public.nc" in str(info.value)
 
 
 def test_scores_through_model_commitment(reference, monkeypatch):
@@ -133,6 +131,8 @@ def test_scores_through_model_commitment(reference, monkeypatch):
     assert 0 < score.ceiling <= 1
     assert score.ceiled == pytest.approx(score.raw**2 / score.ceiling)
     assert score.ceiled == pytest.approx(score.extra["brainscore_vision_ceiled"])
+    # the commitment is named by the run's identifier plus a hash of these weights at this input size
+    assert score.extra["model_identifier"] == stale_proof_identifier("tiny-step7", model, (24, 24))
     # [0,1] images at the model's input size, no ImageNet normalisation
     lo, hi, shape = model.recorder.seen[-1]
     assert shape == (3, 24, 24) and lo >= 0.0 and hi <= 1.0 and hi > 0.5
@@ -165,18 +165,8 @@ def test_bad_layer_region_and_id(reference, monkeypatch):
         bench.score_model(_TinyNet(), {"IT": "conv1"}, None, ScoringContext())
     with pytest.raises(ConfigError, match="region_layer_map"):
         bench.score_model(_TinyNet(), {"V4": "conv"}, None, ScoringContext())
-    with pytest.raises(ConfigError, match="behavioral_readout_layer"):
-        BrainScoreVisionBenchmark("Rajalingham2018public-i2n").score_model(_TinyNet(), {}, None, ScoringContext())
-    with pytest.raises(ConfigError, match="supported"):
-        BrainScoreVisionBenchmark("MajajHong2015.IT-pls")
-
-
-def test_regions_and_kinds():
-    kinds = {b: (BrainScoreVisionBenchmark(b).region, BrainScoreVisionBenchmark(b).kind) for b in (
-        "FreemanZiemba2013public.V1-pls", "FreemanZiemba2013public.V2-pls", "MajajHong2015public.V4-pls",
-        "MajajHong2015public.IT-pls", "Rajalingham2018public-i2n")}
-    assert [k[0] for k in kinds.values()] == ["V1", "V2", "V4", "IT", "behavior"]
-    assert [k[1] for k in kinds.values()] == ["neural"] * 4 + ["behavior"]
+    with pytest.raises(ConfigError, match="nearest registered ids: MajajHong2015.IT-pls"):
+        BrainScoreVisionBenchmark("MajajHong2015.IT-pl")
 
 
 def test_preprocessing_unit_range(images):

@@ -9,7 +9,12 @@ Components (import direction: types < metrics, features < benchmarks < engine):
   context and the ceiling-formula registry;
 * ``metrics/`` -- PLS, Pearson, splits, ceilings, i2n;
 * ``features`` -- one forward pass per stimulus set for every layer;
-* ``brainio_data`` -- the BrainIO files of the public benchmarks and the offline check;
+* ``brainio_offline`` -- the guard on brainscore-core's S3 access: missing files fail fast offline, in one line;
+* ``brainio_data`` -- the BrainIO files of the public benchmarks (``neuroalign brainio-files``) and
+  brainscore-vision's import;
+* ``bsv_registry`` -- brainscore-vision's registered benchmark ids; a benchmark's kind and region;
+* ``identifiers`` -- model identifiers with a hash of the weights and the input size;
+* ``rank_zero`` -- a step on rank zero while the other ranks wait outside any collective (DDP-safe scoring);
 * ``model_adapter`` -- a model as brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment``;
 * ``benchmarks/`` -- ``base`` (the interface), ``local_folder`` / ``local_neural`` /
   ``local_behavioural`` / ``local`` (lab folders), ``synthetic``, ``brainscore_vision``;

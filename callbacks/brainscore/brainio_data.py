@@ -1,4 +1,4 @@
-"""The nine BrainIO data files behind the five public brainscore-vision benchmarks, and an offline check.
+"""The nine BrainIO data files behind the five public brainscore-vision benchmarks, and brainscore-vision's import.
 
 brainscore-vision 2.4.2 downloads every assembly and stimulus set from S3 and caches it as
 ``$BRAINIO_HOME/<sha1>/<filename>`` (default ``~/.brainio``); a file already there is used without any
@@ -6,23 +6,25 @@ network access (its sha1 is verified on every load). The table below is what the
 ``brainscore_vision/data/{freemanziemba2013,majajhong2015,rajalingham2018}/__init__.py`` declare
 (``tests/test_brainio_files.py`` checks it against the installed package).
 
-Offline, a missing file would make boto3 retry for minutes; :func:`check_brainio_files` instead fails
-at once with one message listing every missing file and where to place it.
-:func:`import_brainscore_vision` imports brainscore-vision with that cache and without plugin installs.
+The table serves ``neuroalign brainio-files`` (which files of the public benchmarks are cached) and
+``docs/brainscore_data.md``; it is no pre-check: any benchmark's missing file is reported by the
+guard on brainscore-core's own S3 access (:mod:`callbacks.brainscore.brainio_offline`), which
+:func:`import_brainscore_vision` installs together with that cache and without plugin installs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.errors import ConfigError
 from neuroalign.core.layers import nearest_names
-from neuroalign.core.offline import network_available
+
+from callbacks.brainscore.brainio_offline import BRAINIO_HOME_ENV, install_offline_guard, s3_address
 
 __all__ = [
     "BrainIOFile",
@@ -32,13 +34,10 @@ __all__ = [
     "brainio_home",
     "files_for",
     "missing_brainio_files",
-    "check_brainio_files",
     "brainio_files_markdown",
     "import_brainscore_vision",
 ]
 
-#: environment variable of the BrainIO cache (the same one brainscore-core reads)
-BRAINIO_HOME_ENV = "BRAINIO_HOME"
 _BUCKET = "brainscore-storage"
 _FOLDER = "brainio-brainscore"
 
@@ -65,8 +64,7 @@ class BrainIOFile:
     @property
     def url(self) -> str:
         """The S3 address the file is downloaded from."""
-        url = f"https://{_BUCKET}.s3.amazonaws.com/{_FOLDER}/{self.filename}"
-        return url if self.version_id == "null" else f"{url}?versionId={self.version_id}"
+        return s3_address(_BUCKET, f"{_FOLDER}/{self.filename}", self.version_id)
 
     def path(self, home: str | Path | None = None) -> Path:
         """Where brainscore-vision looks for the file: ``<home>/<sha1>/<filename>``."""
@@ -159,7 +157,7 @@ def files_for(benchmark_ids: str | Iterable[str]) -> list[BrainIOFile]:
         if benchmark_id not in BENCHMARK_DATA:
             near = ", ".join(nearest_names(benchmark_id, PUBLIC_BENCHMARKS, n=3))
             raise ConfigError(
-                f"unknown brainscore-vision benchmark {benchmark_id!r} in `benchmarks`; supported: "
+                f"no BrainIO file table for {benchmark_id!r} (`benchmarks`); the table covers the public benchmarks "
                 f"{', '.join(PUBLIC_BENCHMARKS)} (nearest: {near}); a lab's own data goes in a local benchmark folder"
             )
         for file in BRAINIO_FILES[BENCHMARK_DATA[benchmark_id]]:
@@ -185,38 +183,6 @@ def missing_brainio_files(
         if not path.is_file() or (verify and _sha1(path) != file.sha1):
             missing.append(file)
     return missing
-
-
-def check_brainio_files(
-    benchmark_ids: str | Sequence[str], home: str | Path | None = None, verify: bool = False
-) -> list[Path]:
-    """Make sure brainscore-vision can load ``benchmark_ids``: every file cached, or S3 reachable.
-
-    Args:
-        benchmark_ids: public benchmark ids (see :data:`PUBLIC_BENCHMARKS`).
-        home: the BrainIO cache folder (default :func:`brainio_home`).
-        verify: also compare the sha1 of files already there (reads them fully).
-
-    Returns:
-        The cache paths of the needed files.
-
-    Raises:
-        ConfigError: an unknown benchmark id.
-        MissingFileError: files are missing and S3 cannot be reached (or ``NEUROALIGN_OFFLINE=1``);
-            the message lists every missing file, its cache path and its download address.
-    """
-    home = Path(home) if home is not None else brainio_home()
-    missing = missing_brainio_files(benchmark_ids, home, verify=verify)
-    if missing and not network_available(f"https://{_BUCKET}.s3.amazonaws.com"):
-        listing = "; ".join(f"{f.path(home)} (from {f.url})" for f in missing)
-        ids = [benchmark_ids] if isinstance(benchmark_ids, str) else list(benchmark_ids)
-        raise MissingFileError(
-            f"{len(missing)} Brain-Score data file(s) of {', '.join(ids)}",
-            home,
-            BRAINIO_HOME_ENV,
-            hint=f"Place each as $BRAINIO_HOME/<sha1>/<filename> (see docs/brainscore_data.md): {listing}",
-        )
-    return [f.path(home) for f in files_for(benchmark_ids)]
 
 
 def brainio_files_markdown(home: str | Path | None = None) -> str:
@@ -247,11 +213,13 @@ def import_brainscore_vision():
     """Import ``brainscore_vision`` with plugin dependency installation disabled (``BS_INSTALL_DEPENDENCIES=no``).
 
     Also points brainscore-core's BrainIO cache at the current ``$BRAINIO_HOME`` (brainscore-core reads
-    the variable once per process and would otherwise ignore a later change).
+    the variable once per process and would otherwise ignore a later change) and installs the offline
+    guard on its S3 access (:func:`callbacks.brainscore.brainio_offline.install_offline_guard`).
     """
     os.environ["BS_INSTALL_DEPENDENCIES"] = "no"
     import brainscore_vision
     from brainscore_core.supported_data_standards.brainio import fetch
 
     fetch._local_data_path = str(brainio_home())
+    install_offline_guard()
     return brainscore_vision

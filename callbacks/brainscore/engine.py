@@ -7,9 +7,10 @@ Benchmarks are :class:`~callbacks.brainscore.benchmarks.base.Benchmark` objects 
   under the working directory), written on first use with default parameters; ``#...`` picks
   regions (default: V1, V2, V4, IT and behavior);
 * an existing folder -- a local benchmark (:func:`callbacks.brainscore.benchmarks.local.open_local_benchmark`);
-* anything else -- a brainscore-vision benchmark id such as ``MajajHong2015public.IT-pls``
+* anything else -- any brainscore-vision benchmark id such as ``MajajHong2015public.IT-pls``
   (:class:`callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark`; brainscore-vision
-  itself is imported only when such a benchmark loads).
+  itself is imported only when such a benchmark loads); its region is inferred from the benchmark
+  unless ``benchmark_regions: {id: region}`` names it.
 
 Local benchmarks showing the same images share one feature-extraction pass
 (:func:`callbacks.brainscore.features.extract_features`); every layer a stimulus set needs comes from the same
@@ -17,7 +18,8 @@ forward pass. Results: ``{region}`` (ceiled), ``{region}_raw``, ``{region}_ceili
 region, ``average`` (mean ceiled score of the scored regions among V1, V2, V4, IT, behavior) and
 ``rho_hierarchy`` (Spearman rank correlation of the V1, V2, V4, IT scores with 1..4; present when at
 least two neural regions are scored and the correlation is defined). A region that was not scored is
-absent -- never NaN.
+absent -- never NaN. Several benchmarks of one region are averaged, as the Brain-Score leaderboard
+does; :func:`benchmark_scores` keeps each benchmark's ceiled score as ``<region>/<benchmark id>``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from callbacks.brainscore.types import BEHAVIOR, REGIONS, RegionScore, ScoringCo
 
 __all__ = [
     "DEFAULT_SYNTHETIC_DIR",
+    "SCORING_ERRORS",
     "check_benchmarks",
     "check_layers",
     "load_benchmark",
@@ -53,17 +56,26 @@ __all__ = [
     "benchmark_features",
     "score_benchmarks",
     "summarize_scores",
+    "benchmark_scores",
     "score_model",
 ]
 
 log = logging.getLogger(__name__)
 
+#: errors that count as one benchmark's failure (brainscore-vision reports bad data with assertions and key errors)
+SCORING_ERRORS: tuple[type[Exception], ...] = (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError, AssertionError, KeyError)
+
 #: where ``synthetic`` (without a folder) writes the synthetic benchmark
 DEFAULT_SYNTHETIC_DIR = "data/brainscore/synthetic"
 
 
-def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
-    """Turn one benchmark spec (see module doc) into benchmark objects."""
+def load_benchmark(spec: str | Benchmark, benchmark_regions: Mapping[str, str] | None = None) -> list[Benchmark]:
+    """Turn one benchmark spec (see module doc) into benchmark objects.
+
+    Args:
+        spec: a synthetic spec, a local benchmark folder, a brainscore-vision id or a benchmark object.
+        benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
+    """
     if isinstance(spec, Benchmark):
         return [spec]
     if not isinstance(spec, str) or not spec:
@@ -83,14 +95,27 @@ def load_benchmark(spec: str | Benchmark) -> list[Benchmark]:
         return [open_local_benchmark(dirs[region]) for region in wanted]
     if Path(spec).is_dir() or "/" in spec or spec.startswith("."):
         return [open_local_benchmark(spec)]
-    return [BrainScoreVisionBenchmark(spec)]
+    return [BrainScoreVisionBenchmark(spec, region=(benchmark_regions or {}).get(spec))]
 
 
-def load_benchmarks(specs: Sequence[str | Benchmark] | str | Benchmark) -> list[Benchmark]:
-    """:func:`load_benchmark` for each spec, flattened."""
+def load_benchmarks(
+    specs: Sequence[str | Benchmark] | str | Benchmark, benchmark_regions: Mapping[str, str] | None = None
+) -> list[Benchmark]:
+    """:func:`load_benchmark` for each spec, flattened.
+
+    Raises:
+        ConfigError: ``benchmark_regions`` names a benchmark that is not in ``specs``, or a bad region.
+    """
     if isinstance(specs, (str, Benchmark)):
         specs = [specs]
-    return [bench for spec in specs for bench in load_benchmark(spec)]
+    regions = dict(benchmark_regions or {})
+    names = {spec if isinstance(spec, str) else spec.identifier for spec in specs}
+    stray = [bid for bid in regions if bid not in names]
+    if stray:
+        raise ConfigError(f"`benchmark_regions` names {', '.join(stray)}, which `benchmarks` does not list")
+    for bid, region in regions.items():
+        check_region(region, f"benchmark_regions.{bid}")
+    return [bench for spec in specs for bench in load_benchmark(spec, regions)]
 
 
 def check_layers(
@@ -218,7 +243,7 @@ def score_benchmarks(
             else:
                 score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
             scores.append(score)
-        except (NeuroAlignError, ValueError, RuntimeError, ImportError, OSError) as err:
+        except SCORING_ERRORS as err:
             fail(bench, err)
     return scores, failures
 
@@ -249,6 +274,11 @@ def summarize_scores(scores: Sequence[RegionScore]) -> dict[str, float]:
     return out
 
 
+def benchmark_scores(scores: Sequence[RegionScore]) -> dict[str, float]:
+    """Each benchmark's ceiled score as ``{"<region>/<benchmark id>": ceiled}`` (the callback logs them)."""
+    return {f"{s.region}/{s.benchmark}": float(s.ceiled) for s in scores}
+
+
 def score_model(
     model: nn.Module,
     benchmarks: Sequence[str | Benchmark] | str,
@@ -261,6 +291,7 @@ def score_model(
     max_features: int | None = DEFAULT_MAX_FEATURES,
     token_reduction: TokenReduction = "flatten",
     fail_on_error: bool = True,
+    benchmark_regions: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """Brain-Score a model: ``{"V1": ..., "V1_raw": ..., "V1_ceiling": ..., ..., "average", "rho_hierarchy"}``.
 
@@ -277,6 +308,10 @@ def score_model(
         max_features: wider layers are randomly projected to this many features (``None``: never).
         token_reduction: how ``(B, tokens, C)`` outputs become vectors (default ``flatten``).
         fail_on_error: raise on the first failing benchmark (else log it and leave its region out).
+        benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
+
+    Returns:
+        The summary of :func:`summarize_scores` plus each benchmark's score (:func:`benchmark_scores`).
     """
     context = ScoringContext(
         model_identifier=model_identifier,
@@ -286,7 +321,7 @@ def score_model(
     )
     scores, _ = score_benchmarks(
         model,
-        load_benchmarks(benchmarks),
+        load_benchmarks(benchmarks, benchmark_regions),
         region_layer_map,
         behavioral_readout_layer,
         context,
@@ -294,4 +329,4 @@ def score_model(
         token_reduction,
         fail_on_error,
     )
-    return summarize_scores(scores)
+    return {**summarize_scores(scores), **benchmark_scores(scores)}

@@ -30,7 +30,7 @@ from neuroalign.core.modules import input_hw, module_device
 from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.features import DEFAULT_INPUT_SIDE
 
-__all__ = ["preprocess_unit_range", "make_activations_model", "make_model_commitment"]
+__all__ = ["preprocess_unit_range", "model_input_hw", "make_activations_model", "make_model_commitment"]
 
 
 def preprocess_unit_range(paths: Sequence[str], size: tuple[int, int]) -> np.ndarray:
@@ -47,6 +47,13 @@ def preprocess_unit_range(paths: Sequence[str], size: tuple[int, int]) -> np.nda
         tensor = resize(tensor, list(size), antialias=True)
         batch.append(tensor.float().div_(255.0))
     return torch.stack(batch).numpy()
+
+
+def model_input_hw(model: nn.Module, image_size: int | None = None) -> tuple[int, int]:
+    """The (H, W) the wrapper feeds ``model``: ``image_size`` squared, else ``model.input_size``, else 224."""
+    if image_size:
+        return (int(image_size), int(image_size))
+    return input_hw(model) or (DEFAULT_INPUT_SIDE, DEFAULT_INPUT_SIDE)
 
 
 def make_activations_model(
@@ -84,11 +91,7 @@ def make_activations_model(
             return layer.register_forward_hook(hook)
 
     device = module_device(model)
-    if image_size:
-        size = (int(image_size), int(image_size))
-    else:
-        size = input_hw(model) or (DEFAULT_INPUT_SIDE, DEFAULT_INPUT_SIDE)
-    preprocessing = functools.partial(preprocess_unit_range, size=size)
+    preprocessing = functools.partial(preprocess_unit_range, size=model_input_hw(model, image_size))
     wrapper = _Wrapper(model=model, preprocessing=preprocessing, identifier=identifier, batch_size=batch_size)
     wrapper._device = device  # PytorchWrapper moves the model to CUDA when available; keep the caller's device
     model.to(device)

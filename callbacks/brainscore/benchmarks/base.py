@@ -9,7 +9,7 @@ Two families share one interface so the engine (:func:`callbacks.brainscore.engi
   behaviour also ``"fitting"``), so benchmarks showing the same images share ONE forward pass, and
   score a ``(n_stimuli, n_features)`` matrix per role with :meth:`FeatureBenchmark.score_features`.
 * Any other :class:`Benchmark` scores the whole model itself in :meth:`Benchmark.score_model`:
-  brainscore-vision public benchmarks
+  brainscore-vision benchmarks (any registered id)
   (:class:`callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark`) wrap the model
   in brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment`` there, using
   ``context.model_identifier`` (changes with the weights) and the region -> layer map.

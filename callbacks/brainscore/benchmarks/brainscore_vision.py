@@ -1,66 +1,79 @@
-"""brainscore-vision's own public benchmarks, run on any [0,1]-input model through its model interface.
+"""Any brainscore-vision benchmark, run on any [0,1]-input model through brainscore-vision's model interface.
 
 :class:`BrainScoreVisionBenchmark` scores a model exactly as brainscore-vision 2.4.2 would: the
-model goes into brainscore-vision's ``PytorchWrapper`` and ``ModelCommitment``
+benchmark is loaded by id with ``brainscore_vision.load_benchmark`` (any id its registry knows:
+:func:`callbacks.brainscore.bsv_registry.check_benchmark_id` lists the nearest ones for an unknown
+id), and the model goes into brainscore-vision's ``PytorchWrapper`` and ``ModelCommitment``
 (:mod:`callbacks.brainscore.model_adapter`) with an explicit region -> layer map (never the layer
-search, which needs the network and an ImageNet HDF5), and the benchmark is loaded by id with
-``brainscore_vision.load_benchmark``.
+search, which needs the network and an ImageNet HDF5).
 
+* Neural vs behavioural and the region are told from the loaded benchmark
+  (:func:`callbacks.brainscore.bsv_registry.benchmark_kind` / ``benchmark_region``, in the order
+  documented there); ``region`` overrides them (the ``benchmark_regions`` setting).
 * ``BS_INSTALL_DEPENDENCIES=no`` is set before any brainscore-vision plugin is imported (otherwise
   loading a plugin runs ``pip install``); brainscore-vision is imported only when a benchmark loads.
-* brainscore-vision caches activations by identifier, not by weights: ``context.model_identifier``
-  (which the caller changes with the weights, e.g. by the global step) names the commitment, and the
-  on-disk activation cache is off unless ``cache_activations=True``.
-* Before loading, :func:`callbacks.brainscore.brainio_data.check_brainio_files` makes a missing data file fail
-  within seconds offline, listing every file and where to place it.
+* Data comes from brainscore-vision's own data layer: registered loaders (including a user's own
+  data plugin) are used as brainscore-vision uses them; files fetched from S3 and missing offline
+  fail within seconds in one line (:mod:`callbacks.brainscore.brainio_offline`).
+* A loader whose data lacks a coordinate the benchmark needs fails in one line naming the coordinate.
+* The identifier of the commitment is ``context.model_identifier`` plus a hash of the weights and the
+  input size (:func:`callbacks.brainscore.identifiers.stale_proof_identifier`), so brainscore-vision's
+  caches never return another weight state's activations; the on-disk activation cache is off unless
+  ``cache_activations=True``.
 * The model's train/eval mode, device and ``requires_grad`` flags are restored afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 import numpy as np
 from torch import nn
 
-from neuroalign.core.errors import ConfigError
+from neuroalign.core.errors import ConfigError, NeuroAlignError
 from neuroalign.core.layers import get_layer
 
 from callbacks.brainscore.benchmarks.base import Benchmark
-from callbacks.brainscore.brainio_data import BENCHMARK_DATA, BRAINIO_FILES, check_brainio_files, files_for, import_brainscore_vision
+from callbacks.brainscore.brainio_data import import_brainscore_vision
+from callbacks.brainscore.bsv_registry import REGIONS_KEY, benchmark_kind, benchmark_region, check_benchmark_id
 from callbacks.brainscore.features import preserved_state
+from callbacks.brainscore.identifiers import stale_proof_identifier
 from callbacks.brainscore.metrics.ceiling import ceil_score
-from callbacks.brainscore.model_adapter import make_model_commitment
-from callbacks.brainscore.types import BEHAVIOR, RegionScore, ScoringContext
+from callbacks.brainscore.model_adapter import make_model_commitment, model_input_hw
+from callbacks.brainscore.types import BEHAVIOR, RegionScore, ScoringContext, check_region
 
-__all__ = ["BrainScoreVisionBenchmark", "check_public_data", "BENCHMARK_REGIONS"]
-
-#: public benchmark id -> region it scores
-BENCHMARK_REGIONS: dict[str, str] = {
-    "FreemanZiemba2013public.V1-pls": "V1",
-    "FreemanZiemba2013public.V2-pls": "V2",
-    "MajajHong2015public.V4-pls": "V4",
-    "MajajHong2015public.IT-pls": "IT",
-    "Rajalingham2018public-i2n": BEHAVIOR,
-}
+__all__ = ["BrainScoreVisionBenchmark"]
 
 
-# -------------------------------------------------------------------------------- the benchmark
 def _scalar(value: Any) -> float:
     return float(np.asarray(value).mean())
 
 
-class BrainScoreVisionBenchmark(Benchmark):
-    """A brainscore-vision public benchmark, loaded by id and run through brainscore-vision's model interface.
+#: how brainscore-vision / xarray name a coordinate they did not find (``Expected stratification coordinate X``)
+_COORD_MESSAGE = re.compile(r"coord(?:inate)?(?: named)? '?([A-Za-z_][A-Za-z0-9_]*)'?")
 
-    Needs the benchmark's BrainIO files in ``$BRAINIO_HOME`` (``~/.brainio``) or network access; see
-    ``docs/brainscore_data.md`` for the nine files of the five benchmarks.
+
+def _missing_coord(err: Exception) -> str | None:
+    """The coordinate a lookup failed on (``KeyError('object_name')``, an assertion naming it), else ``None``."""
+    if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str):
+        return err.args[0]
+    match = _COORD_MESSAGE.search(str(err)) if isinstance(err, (AssertionError, ValueError)) else None
+    return match.group(1) if match else None
+
+
+class BrainScoreVisionBenchmark(Benchmark):
+    """A brainscore-vision benchmark, loaded by id and run through brainscore-vision's model interface.
+
+    Needs the benchmark's data: registered by a data plugin (brainscore-vision's own, or a user's),
+    fetched into ``$BRAINIO_HOME`` (``~/.brainio``) or downloadable; see ``docs/brainscore_data.md``.
 
     Args:
-        identifier: one of ``FreemanZiemba2013public.V1-pls``, ``FreemanZiemba2013public.V2-pls``,
-            ``MajajHong2015public.V4-pls``, ``MajajHong2015public.IT-pls``, ``Rajalingham2018public-i2n``.
+        identifier: any id of ``brainscore_vision.benchmark_registry``, e.g. ``MajajHong2015public.IT-pls``.
+        region: the region it scores (``V1``/``V2``/``V4``/``IT``/``behavior``); ``None`` infers it
+            from the benchmark (the ``benchmark_regions`` setting).
         visual_degrees: the model's field of view (Brain-Score's standard: 8).
         image_size: side of the images fed to the model (default ``model.input_size`` or 224).
         cache_activations: let brainscore-vision store activations on disk (keyed by the model identifier).
@@ -69,47 +82,69 @@ class BrainScoreVisionBenchmark(Benchmark):
     def __init__(
         self,
         identifier: str,
+        region: str | None = None,
         visual_degrees: float = 8.0,
         image_size: int | None = None,
         cache_activations: bool = False,
     ) -> None:
-        files_for(identifier)  # unknown id: ConfigError naming the supported ones
-        self.identifier = identifier
-        self.region = BENCHMARK_REGIONS[identifier]
-        self.kind = "behavior" if self.region == BEHAVIOR else "neural"
+        self.identifier = check_benchmark_id(identifier)
+        self._region_override = None if region is None else check_region(region, f"{REGIONS_KEY}.{identifier}")
         self.visual_degrees = visual_degrees
         self.image_size = image_size
         self.cache_activations = cache_activations
         self._benchmark = None
+        self._described: tuple[str, Literal["neural", "behavior"]] | None = None
 
+    # ------------------------------------------------------------------ loading
     def load(self):
-        """Load the brainscore-vision benchmark (once): data files checked first, offline failure within seconds."""
+        """Load the brainscore-vision benchmark (once); missing data fails in one line, offline within seconds."""
         if self._benchmark is None:
-            check_brainio_files([self.identifier])
             brainscore_vision = import_brainscore_vision()
-            with self._intact_files():
-                self._benchmark = brainscore_vision.load_benchmark(self.identifier)
+            registry = brainscore_vision.benchmark_registry
+            with self._data_errors("loading"):
+                if self.identifier in registry:  # its plugin is imported, or a user registered it at run time
+                    self._benchmark = registry[self.identifier]()
+                else:
+                    self._benchmark = brainscore_vision.load_benchmark(self.identifier)
         return self._benchmark
 
+    def _describe(self) -> tuple[str, Literal["neural", "behavior"]]:
+        if self._described is None:
+            benchmark = self.load()
+            kind = benchmark_kind(benchmark)
+            if self._region_override is not None:
+                kind = "behavior" if self._region_override == BEHAVIOR else "neural"
+            self._described = (benchmark_region(benchmark, self.identifier, kind, self._region_override), kind)
+        return self._described
+
+    @property
+    def region(self) -> str:  # type: ignore[override]
+        """The region scored (the override, else inferred from the loaded benchmark)."""
+        return self._describe()[0]
+
+    @property
+    def kind(self) -> Literal["neural", "behavior"]:  # type: ignore[override]
+        """``neural`` or ``behavior``, told from the loaded benchmark (or from the override)."""
+        return self._describe()[1]
+
     @contextlib.contextmanager
-    def _intact_files(self) -> Iterator[None]:
-        """Turn brainscore-core's ``SHA1 mismatch`` (a corrupt or foreign cached file) into a one-line error."""
+    def _data_errors(self, doing: str) -> Iterator[None]:
+        """Turn a coordinate missing from registered data into one line naming the coordinate."""
         try:
             yield
-        except ValueError as err:
-            if "SHA1 mismatch" not in str(err):
+        except NeuroAlignError:
+            raise
+        except (KeyError, AssertionError, ValueError) as err:
+            coord = _missing_coord(err)
+            if coord is None:
                 raise
-            raise self._corrupt_file_error(err) from None
+            raise ConfigError(
+                f"brainscore-vision benchmark {self.identifier} failed while {doing}: its data lacks the coord "
+                f"{coord!r} ({type(err).__name__}: {err}); add it to the assembly or stimulus set the data plugin "
+                f"registers, or drop the benchmark from `benchmarks`"
+            ) from err
 
-    def _corrupt_file_error(self, err: ValueError) -> ConfigError:
-        group = BRAINIO_FILES[BENCHMARK_DATA[self.identifier]]
-        bad = [f for f in group if f.sha1 in str(err)] or list(group)
-        listing = "; ".join(f"{f.path()} (from {f.url})" for f in bad)
-        return ConfigError(
-            f"corrupt Brain-Score data file of {self.identifier} in $BRAINIO_HOME ({err}); "
-            f"replace it with the original: {listing} (see docs/brainscore_data.md)"
-        )
-
+    # ------------------------------------------------------------------ scoring
     def score_model(
         self,
         model: nn.Module,
@@ -119,13 +154,14 @@ class BrainScoreVisionBenchmark(Benchmark):
     ) -> RegionScore:
         """Score ``model`` with brainscore-vision; ``context.model_identifier`` names the weights."""
         layer = self.layer_for(region_layer_map, behavioral_readout_layer)  # same checks as local benchmarks
-        regions = {r: region_layer_map[r] for r in (self.region,) if r != BEHAVIOR}
         get_layer(model, layer)
         benchmark = self.load()
+        regions = {self.region: region_layer_map[self.region]} if self.kind == "neural" else {}
+        identifier = stale_proof_identifier(context.model_identifier, model, model_input_hw(model, self.image_size))
         with preserved_state(model):
             commitment = make_model_commitment(
                 model,
-                identifier=context.model_identifier,
+                identifier=identifier,
                 region_layer_map=regions,
                 behavioral_readout_layer=behavioral_readout_layer,
                 visual_degrees=self.visual_degrees,
@@ -133,19 +169,20 @@ class BrainScoreVisionBenchmark(Benchmark):
                 batch_size=context.batch_size,
                 cache_activations=self.cache_activations,
             )
-            with self._intact_files():  # some benchmarks load their data lazily, at the first call
+            with self._data_errors("scoring"):  # some benchmarks load their data lazily, at the first call
                 score = benchmark(commitment)
-        return self._region_score(score, layer, context)
+        return self._region_score(benchmark, score, layer, context, identifier)
 
-    def _region_score(self, score, layer: str, context: ScoringContext) -> RegionScore:
-        raw = _scalar(score.attrs["raw"])
-        ceiling = _scalar(score.attrs["ceiling"])
-        if self.kind == "neural":
+    def _region_score(self, benchmark, score, layer: str, context: ScoringContext, identifier: str) -> RegionScore:
+        bsv_ceiled = _scalar(score)
+        raw = _scalar(score.attrs["raw"]) if "raw" in score.attrs else bsv_ceiled
+        ceiling = _scalar(score.attrs["ceiling"]) if "ceiling" in score.attrs else 1.0
+        if self.kind == "neural" and _explained_variance_benchmark(benchmark):
             formula = context.ceiling_formula
             ceiled = float(ceil_score(raw, ceiling, formula))
-        else:  # i2n: brainscore-vision ceils each split by sqrt(ceiling) and averages
-            formula = "i2n: mean over splits of raw / sqrt(ceiling)"
-            ceiled = _scalar(score)
+        else:  # brainscore-vision's own ceiling (e.g. i2n: mean over splits of raw / sqrt(ceiling))
+            formula = f"brainscore-vision ({type(benchmark).__name__})"
+            ceiled = bsv_ceiled
         error = score.attrs.get("error", float("nan"))
         return RegionScore(
             region=self.region,
@@ -156,16 +193,12 @@ class BrainScoreVisionBenchmark(Benchmark):
             layer=layer,
             ceiling_formula=formula,
             error=_scalar(error),
-            extra={"brainscore_vision_ceiled": _scalar(score), "model_identifier": context.model_identifier},
+            extra={"brainscore_vision_ceiled": bsv_ceiled, "model_identifier": identifier},
         )
 
 
-def check_public_data(benchmarks: Sequence[Benchmark]) -> None:
-    """Check the data files of every :class:`BrainScoreVisionBenchmark` in ``benchmarks`` at once.
+def _explained_variance_benchmark(benchmark: Any) -> bool:
+    """brainscore-vision's ``NeuralBenchmark``: ceiled = r^2 / ceiling, so ``ceiling_formula`` applies."""
+    from brainscore_vision.benchmark_helpers.neural_common import NeuralBenchmark
 
-    Offline with files missing, one ``MissingFileError`` lists the missing files of all of them (call
-    it before scoring a mix of benchmarks, so a run does not fail benchmark by benchmark).
-    """
-    ids = [b.identifier for b in benchmarks if isinstance(b, BrainScoreVisionBenchmark)]
-    if ids:
-        check_brainio_files(ids)
+    return isinstance(benchmark, NeuralBenchmark)

@@ -83,11 +83,13 @@ def score_command(
     batch_size: int = 64,
     max_features: int | None = DEFAULT_MAX_FEATURES,
     output_dir: str = "brainscore_scores",
+    benchmark_regions: dict[str, str] | None = None,
 ) -> str:
     """Score a model and print / save the Table-3-like summary.
 
     Args:
-        benchmarks: brainscore-vision ids, local benchmark folders or synthetic specs (``synthetic:<folder>``).
+        benchmarks: any brainscore-vision benchmark ids, local benchmark folders or synthetic specs
+            (``synthetic:<folder>``).
         region_layer_map: ``{V1: layer, V2: layer, V4: layer, IT: layer}``.
         model: zoo model name (``resnet18``, ``crossvit_18_dagger_408``, ...) or ``synthetic-reference``.
         checkpoint: Lightning checkpoint or state dict to load.
@@ -99,6 +101,7 @@ def score_command(
         batch_size: images per forward pass.
         max_features: wider layers are randomly projected to this many features.
         output_dir: where ``scores.json`` and the summary CSV / Markdown go.
+        benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
 
     Returns:
         The Markdown summary table, then one ``wrote <path>`` line per file written.
@@ -116,6 +119,7 @@ def score_command(
         ceiling_formula=ceiling_formula,
         batch_size=batch_size,
         max_features=max_features,
+        benchmark_regions=benchmark_regions,
     )
     stem = "brainscore_summary"
     with writing(out, "--output_dir"):
