@@ -44,8 +44,10 @@ def test_synthetic_spec_generates_on_first_use_and_scores(tmp_path):
     make_synthetic_benchmark(tmp_path / "s", n_stimuli=48, n_neuroids=8, n_fitting=24, n_objects=4, trials_per_image=40, image_size=16)
     out = score_model(reference_network(image_size=16, n_classes=4), f"synthetic:{tmp_path / 's'}#V1,IT,behavior",
                       {"V1": "blocks.0", "IT": "blocks.3"}, behavioral_readout_layer="blocks.3")
+    per_benchmark = {f"{region}/local:synthetic-{region}" for region in ("V1", "IT", "behavior")}
     assert set(out) == {"V1", "V1_raw", "V1_ceiling", "IT", "IT_raw", "IT_ceiling", "behavior", "behavior_raw",
-                        "behavior_ceiling", "average", "rho_hierarchy"}
+                        "behavior_ceiling", "average", "rho_hierarchy"} | per_benchmark
+    assert all(out[f"{region}/local:synthetic-{region}"] == out[region] for region in ("V1", "IT", "behavior"))  # one benchmark a region
     assert all(np.isfinite(v) for v in out.values())
 
 
