@@ -29,6 +29,7 @@ from lightning.pytorch import LightningDataModule
 from torch import nn
 
 from neuroalign.core.errors import ConfigError, MissingFileError
+from neuroalign.core.figures import save_figure
 from neuroalign.core.output_paths import output_dir as output_dir_checked
 from neuroalign.core.report import Report
 from lightning_modules.zoo import WEIGHTS_KEY, ZooModel
@@ -194,9 +195,7 @@ def score_distribution(
     pct = [f"{summary[k]:+.0f}% over natural {name}" for k, name in (("increase_over_mean_pct", "mean"), ("increase_over_max_pct", "max")) if summary[k] == summary[k]]
     ax.set_title(", ".join(pct + [f"z = {summary['prototype_z']:.1f}"]))
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / f"distribution_{label}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / f"distribution_{label}.png")
     return summary
 
 
@@ -314,9 +313,7 @@ def convergence_profile(
     ax.set_xlabel("generation" + ("" if include_generation_0 else " (generation 0, one initial code, left out)"))
     ax.set_ylabel("population mean score, min-max normalised")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "convergence.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "convergence.png")
     files.append(out / "convergence.png")
     short = [{**s, "run": _short(s["run"])} for s in summary]
     title = "first generation whose normalised population mean reaches " + ", ".join(f"{t:g}" for t in thresholds)
@@ -409,9 +406,7 @@ def nearest_images(
         axes[row][0].set_ylabel(title)
         axes[row][1].set_title(f"{title}: {axes[row][1].get_title()}", fontsize=7)
     fig.suptitle(f"{proto['label']}: {metric} in embedding space", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / f"{stem}.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / f"{stem}.png", dpi=110)
     nearer = "smaller distance" if metric == "euclidean" else "larger similarity"
     title = f"{proto['label']}: {len(ranked)} natural images ranked by {metric} ({nearer} = nearer) in the embedding"
     return Report(ranked, title=title, files=[out / f"{stem}.csv", out / f"{stem}.png"], max_rows=2 * k)

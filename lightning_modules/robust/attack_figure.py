@@ -20,6 +20,7 @@ from lightning_modules.robust.pgd import pgd
 from lightning_modules.zoo import ZooModel
 from lightning_modules.zoo.checkpoint import model_from_checkpoint
 from neuroalign.core.errors import ConfigError
+from neuroalign.core.figures import save_figure
 from neuroalign.core.images import read_rgb
 from neuroalign.core.output_paths import output_dir, writing
 
@@ -154,8 +155,4 @@ def _draw(
             ax.imshow(imgs[i].permute(1, 2, 0).clamp(0, 1).numpy())
             ax.set_title(title(i), fontsize=9)
             ax.axis("off")
-    fig.tight_layout()
-    try:
-        fig.savefig(output, dpi=120)
-    finally:
-        plt.close(fig)
+    save_figure(fig, output)

@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from neuroalign.core.errors import ConfigError
+from neuroalign.core.figures import save_figure
 from neuroalign.core.output_paths import output_dir, writing
 
 __all__ = ["warmup_halving_lr", "WarmupHalvingLR", "plot_schedule"]
@@ -151,9 +152,5 @@ def plot_schedule(
         ax.set_title(f"Warm-up / halving schedule ({iterations_per_epoch} iterations per epoch)")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        try:
-            fig.savefig(png, dpi=150)
-        finally:
-            plt.close(fig)
+        save_figure(fig, png, dpi=150)
     return f"wrote {png}\nwrote {table}"

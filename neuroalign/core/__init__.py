@@ -4,6 +4,7 @@ Errors the user can fix (:mod:`~neuroalign.core.errors`), offline checks (:mod:`
 layer lookup and hooks (:mod:`~neuroalign.core.layers`), image files (:mod:`~neuroalign.core.images`),
 device and input-size helpers (:mod:`~neuroalign.core.modules`), checkpoint files
 (:mod:`~neuroalign.core.checkpoints`), output folders (:mod:`~neuroalign.core.output_paths`), console
-tables (:mod:`~neuroalign.core.report`), progress (:mod:`~neuroalign.core.progress`) and lazy package
+tables (:mod:`~neuroalign.core.report`), progress (:mod:`~neuroalign.core.progress`), figures
+(:mod:`~neuroalign.core.figures`) and lazy package
 exports (:mod:`~neuroalign.core.lazy`). See ``docs/ARCHITECTURE.md``.
 """

@@ -19,6 +19,7 @@ import yaml
 from torch import nn
 
 from neuroalign.core.errors import ConfigError
+from neuroalign.core.figures import save_figure
 from neuroalign.core.layers import list_layers, resolve_layers
 from neuroalign.core.output_paths import output_dir as make_output_dir
 from neuroalign.core.output_paths import writing
@@ -80,11 +81,7 @@ def _plot(scores: dict[str, dict[str, float]], order: list[str], path: Path) -> 
     ax.set_ylabel("ceiled score")
     ax.legend()
     ax.set_title("Brain-Score layer sweep")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_layer_sweep(
