@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import wandb
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from torch.utils.data import DataLoader, TensorDataset
@@ -32,17 +33,17 @@ class _Tiny(LightningModule):
 def test_wandb_offline_run_directory_has_the_logged_keys(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    wandb.finish()  # a run an earlier test left open (a disabled one included) would be reused, not this one
     data = TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
     logger = WandbLogger(project="neuroalign-test", save_dir=str(tmp_path), offline=True)
     trainer = Trainer(max_epochs=2, logger=logger, log_every_n_steps=1, enable_progress_bar=False, enable_checkpointing=False)
     trainer.fit(_Tiny(), DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
-    run_dir = Path(logger.experiment.dir).parent  # wandb may reuse the dir of an earlier run in this process
-    assert run_dir.name.startswith("offline-run-"), run_dir
-    logger.experiment.finish()
-    runs = [run_dir]
+    run_dir = Path(logger.experiment.dir).parent
+    assert run_dir.name.startswith("offline-run-") and run_dir.is_relative_to(tmp_path), run_dir
+    wandb.finish()  # flush the record log
     # wandb >= 0.19 keeps offline history only in the binary record log (protobuf records, keys as raw
     # strings); `wandb sync` uploads it later. The logged keys must be in it.
-    records = next(runs[0].glob("run-*.wandb")).read_bytes()
+    records = next(run_dir.glob("run-*.wandb")).read_bytes()
     for key in (b"train/loss", b"val/acc", b"epoch"):
         assert key in records, key
     assert b"never/logged" not in records
