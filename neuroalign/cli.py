@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in COMMANDS:
             from jsonargparse import CLI
 
+            _quiet_library_warnings()
             func = _load(COMMANDS[argv[0]])
             result = CLI(func, args=argv[1:], prog=f"neuroalign {argv[0]}", as_positional=False)
             if result is not None and not isinstance(result, (int, bool)):
@@ -120,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _quiet_library_warnings() -> None:
     """Hide library deprecation notices a user cannot act on (each by message and module)."""
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", module=r"lightning\.pytorch\.utilities\._pytree")
+    # brainscore-core's xarray subclasses (Score, DataAssembly) on import: nothing a user can change
+    warnings.filterwarnings("ignore", message=r"xarray subclass \w+ should explicitly define __slots__", category=FutureWarning)
     # a resumed run writes to a new version folder (neuroalign.resume), so its checkpoint folder differs by design
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from", module=r"lightning\.pytorch\.callbacks\.model_checkpoint")
 
