@@ -71,6 +71,7 @@ from callbacks.brainscore.engine import (
     SCORING_ERRORS,
     benchmark_scores,
     check_benchmarks,
+    check_feature_budget,
     check_layers,
     load_benchmarks,
     score_benchmarks,
@@ -78,7 +79,7 @@ from callbacks.brainscore.engine import (
 )
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
 from callbacks.brainscore.rank_zero import share_from_rank_zero
-from callbacks.brainscore.types import BEHAVIOR, REGIONS, ScoringContext, check_ceiling_formula, check_region
+from callbacks.brainscore.types import BEHAVIOR, REGIONS, Engine, ScoringContext, check_ceiling_formula, check_engine, check_region
 
 __all__ = ["BrainScoreCallback", "TABLE_COLUMNS"]
 
@@ -106,11 +107,15 @@ class BrainScoreCallback(Callback):
             stop at the first failure; ``False``: only warn, at every epoch and in the end summary.
         model_attr: attribute of the LightningModule holding the network (fallback: the module itself).
         batch_size: images per forward pass while scoring.
-        max_features: wider layers are randomly projected to this many features (``None``: never).
+        max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
         model_visual_degrees: field of view of the model's input in degrees.
         run_name: prefix of the model identifier (default: the logger's name/version).
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred
             (see :mod:`callbacks.brainscore.bsv_registry` for the inference order).
+        engine: how brainscore-vision benchmarks are scored: ``fast`` (default) -- their own data, splits and
+            ceiling, with the callback's one feature pass and torch fits, for the types the fast engine reads
+            (:mod:`callbacks.brainscore.benchmarks.bsv_fast`; other types fall back with one log line) -- or
+            ``brainscore-vision`` -- its own model interface and metrics for every id.
     """
 
     def __init__(
@@ -127,8 +132,10 @@ class BrainScoreCallback(Callback):
         model_visual_degrees: float = 8.0,
         run_name: str | None = None,
         benchmark_regions: dict[str, str] | None = None,
+        engine: Engine = "fast",
     ) -> None:
         super().__init__()
+        check_engine(engine, f"{KEY} `engine`")
         if every_n_epochs < 1:
             raise ConfigError(f"every_n_epochs must be >= 1, got {every_n_epochs} (BrainScoreCallback `every_n_epochs`)")
         check_ceiling_formula(ceiling_formula, f"{KEY} `ceiling_formula`")
@@ -148,6 +155,7 @@ class BrainScoreCallback(Callback):
         self.model_visual_degrees = model_visual_degrees
         self.run_name = run_name
         self.benchmark_regions = dict(benchmark_regions or {})
+        self.engine = engine
         for bid, region in self.benchmark_regions.items():
             check_region(region, f"{KEY} `benchmark_regions.{bid}`")
         self._benchmarks: list[Benchmark] | None = None
@@ -167,7 +175,7 @@ class BrainScoreCallback(Callback):
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark objects (loaded, and the synthetic benchmark written, on first use)."""
         if self._benchmarks is None:
-            self._benchmarks = load_benchmarks(self.benchmark_specs, self.benchmark_regions)
+            self._benchmarks = load_benchmarks(self.benchmark_specs, self.benchmark_regions, self.engine)
         return self._benchmarks
 
     def _network(self, pl_module: LightningModule) -> nn.Module:
@@ -193,11 +201,14 @@ class BrainScoreCallback(Callback):
         Checks the layers of ``region_layer_map`` and ``behavioral_readout_layer`` (nearest names
         suggested) and that every benchmark's region is known and mapped. Loading reports unknown
         benchmarks (nearest registered ids), bad folders, bad region names and brainscore-vision data
-        missing offline.
+        missing offline, and features that would not fit in memory.
         """
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
+        check_feature_budget(
+            self._network(pl_module), benchmarks, self.region_layer_map, self.behavioral_readout_layer, self.max_features, config_key=KEY
+        )
         return benchmarks
 
     # ------------------------------------------------------------------- hooks

@@ -1,8 +1,9 @@
 """The five public brainscore-vision benchmarks end to end, offline, on stand-in data of the real schema.
 
 brainscore-vision's own benchmark factories load the stand-ins of ``tests/bsv_standins.py`` from its
-registries. One short ``neuroalign fit`` scores all five with ``BrainScoreCallback``; its numbers are
-then checked against brainscore-vision scoring the same weights itself (raw, ceiling, ceiled).
+registries. One short ``neuroalign fit`` scores all five with ``BrainScoreCallback`` and the default fast
+engine; its numbers are then checked against brainscore-vision scoring the same weights itself (raw,
+ceiling, ceiled, within 0.005). A layer wider than 8192 values is scored exactly by both engines alike.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
+from torch import nn
 
 from bsv_standins import PUBLIC_BENCHMARK_IDS, standins
 from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
@@ -74,7 +77,7 @@ def test_fit_scores_the_five_public_benchmarks_and_logs_every_key(fitted):
     local_keys = [f"{r}{s}" for r in ("V1", "V2", "V4", "IT", "behavior") for s in ("", "_raw", "_ceiling")]
     for key in [*local_keys, "average", "rho_hierarchy", *data["benchmark_scores"]]:
         assert f"brainscore/{key}" in header, key
-    assert "-w" in data["benchmarks"][0]["extra"]["model_identifier"]  # the weights' hash names the commitment
+    assert {b["extra"]["engine"] for b in data["benchmarks"]} == {"fast"}  # every public type is read by the fast engine
 
 
 def test_scores_equal_brainscore_vision_scoring_the_same_weights(fitted):
@@ -89,6 +92,35 @@ def test_scores_equal_brainscore_vision_scoring_the_same_weights(fitted):
         theirs = (float(np.mean(score.attrs["raw"])), float(np.mean(score.attrs["ceiling"])), float(np.mean(score)))
         mine = (ours[identifier]["raw"], ours[identifier]["ceiling"], ours[identifier]["ceiled"])
         assert mine == pytest.approx(theirs, abs=0.005), identifier
+
+
+class _WideNet(nn.Module):
+    """A conv layer of 16 x 24 x 24 = 9216 values an image (wider than 8192), then a linear readout."""
+
+    input_size = (3, 24, 24)
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.head = nn.Linear(16 * 24 * 24, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("identifier", ["FreemanZiemba2013public.V1-pls", "MajajHong2015public.V4-pls"])
+def test_wide_layer_is_scored_exactly_by_both_engines(registered, identifier):
+    model = _WideNet().eval()
+    scored = {}
+    for engine in ("fast", "brainscore-vision"):
+        bench = BrainScoreVisionBenchmark(identifier, engine=engine)
+        assert bench.needs_features == (engine == "fast")
+        scored[engine] = bench.score_model(model, {bench.region: "conv"}, None, ScoringContext(model_identifier="wide"))
+    fast, theirs = scored["fast"], scored["brainscore-vision"]
+    assert (fast.extra["engine"], theirs.extra["engine"]) == ("fast", "brainscore-vision")
+    assert (fast.raw, fast.ceiling, fast.ceiled) == pytest.approx((theirs.raw, theirs.ceiling, theirs.ceiled), abs=0.005)
+    assert "-w" in theirs.extra["model_identifier"]  # the weights' hash names brainscore-vision's commitment
 
 
 def test_regions_and_kinds_from_the_benchmarks(registered):

@@ -8,7 +8,8 @@ from PIL import Image
 from torch import nn
 
 from callbacks.brainscore.types import StimulusSet
-from callbacks.brainscore.features import SparseProjection, extract_features, load_image
+from callbacks.brainscore.features import SparseProjection, extract_features
+from callbacks.brainscore.screen import load_stimulus
 
 
 class Tokens(nn.Module):
@@ -64,5 +65,6 @@ def test_projection_preserves_inner_products_and_is_fixed():
 def test_small_stimuli_are_placed_on_grey(tmp_path):
     p = tmp_path / "w.png"
     Image.fromarray(np.full((10, 10, 3), 255, np.uint8)).save(p)
-    img = load_image(p, (16, 16), visual_degrees=4.0, model_visual_degrees=8.0)
-    assert img.shape == (3, 16, 16) and img[:, 0, 0].allclose(torch.tensor(0.5)) and img[:, 8, 8].allclose(torch.tensor(1.0))
+    img = load_stimulus(p, (16, 16), stimulus_degrees=4.0, model_degrees=8.0)
+    grey = torch.tensor(128 / 255)  # brainscore-vision's canvas: PIL 'gray'
+    assert img.shape == (3, 16, 16) and img[:, 0, 0].allclose(grey) and img[:, 8, 8].allclose(torch.tensor(1.0))

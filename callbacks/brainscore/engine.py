@@ -10,9 +10,12 @@ Benchmarks are :class:`~callbacks.brainscore.benchmarks.base.Benchmark` objects 
 * anything else -- any brainscore-vision benchmark id such as ``MajajHong2015public.IT-pls``
   (:class:`callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark`; brainscore-vision
   itself is imported only when such a benchmark loads); its region is inferred from the benchmark
-  unless ``benchmark_regions: {id: region}`` names it.
+  unless ``benchmark_regions: {id: region}`` names it. With ``engine="fast"`` (the default) the types the
+  fast engine reads (:mod:`callbacks.brainscore.benchmarks.bsv_fast`) become feature benchmarks like the
+  local ones; ``engine="brainscore-vision"`` scores every such id through brainscore-vision's model interface.
 
-Local benchmarks showing the same images share one feature-extraction pass
+Feature benchmarks (local, synthetic and fast brainscore-vision ones) showing the same images share one
+feature-extraction pass
 (:func:`callbacks.brainscore.features.extract_features`); every layer a stimulus set needs comes from the same
 forward pass. Results: ``{region}`` (ceiled), ``{region}_raw``, ``{region}_ceiling`` for each scored
 region, ``average`` (mean ceiled score of the scored regions among V1, V2, V4, IT, behavior) and
@@ -43,8 +46,17 @@ from callbacks.brainscore.benchmarks.base import Benchmark, FeatureBenchmark
 from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
 from callbacks.brainscore.benchmarks.local import open_local_benchmark
 from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, synthetic_benchmark_dirs
-from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, extract_features
-from callbacks.brainscore.types import BEHAVIOR, REGIONS, RegionScore, ScoringContext, check_ceiling_formula, check_region
+from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, check_feature_memory, extract_features
+from callbacks.brainscore.types import (
+    BEHAVIOR,
+    REGIONS,
+    Engine,
+    RegionScore,
+    ScoringContext,
+    check_ceiling_formula,
+    check_engine,
+    check_region,
+)
 
 __all__ = [
     "DEFAULT_SYNTHETIC_DIR",
@@ -53,6 +65,7 @@ __all__ = [
     "check_layers",
     "load_benchmark",
     "load_benchmarks",
+    "check_feature_budget",
     "benchmark_features",
     "score_benchmarks",
     "summarize_scores",
@@ -69,13 +82,18 @@ SCORING_ERRORS: tuple[type[Exception], ...] = (NeuroAlignError, ValueError, Runt
 DEFAULT_SYNTHETIC_DIR = "data/brainscore/synthetic"
 
 
-def load_benchmark(spec: str | Benchmark, benchmark_regions: Mapping[str, str] | None = None) -> list[Benchmark]:
+def load_benchmark(
+    spec: str | Benchmark, benchmark_regions: Mapping[str, str] | None = None, engine: Engine = "fast"
+) -> list[Benchmark]:
     """Turn one benchmark spec (see module doc) into benchmark objects.
 
     Args:
         spec: a synthetic spec, a local benchmark folder, a brainscore-vision id or a benchmark object.
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
+        engine: how brainscore-vision benchmarks are scored (:data:`~callbacks.brainscore.types.ENGINES`);
+            local and synthetic benchmarks are always scored by neuroalign's engine.
     """
+    check_engine(engine)
     if isinstance(spec, Benchmark):
         return [spec]
     if not isinstance(spec, str) or not spec:
@@ -95,13 +113,15 @@ def load_benchmark(spec: str | Benchmark, benchmark_regions: Mapping[str, str] |
         return [open_local_benchmark(dirs[region]) for region in wanted]
     if Path(spec).is_dir() or "/" in spec or spec.startswith("."):
         return [open_local_benchmark(spec)]
-    return [BrainScoreVisionBenchmark(spec, region=(benchmark_regions or {}).get(spec))]
+    return [BrainScoreVisionBenchmark(spec, region=(benchmark_regions or {}).get(spec), engine=engine)]
 
 
 def load_benchmarks(
-    specs: Sequence[str | Benchmark] | str | Benchmark, benchmark_regions: Mapping[str, str] | None = None
+    specs: Sequence[str | Benchmark] | str | Benchmark,
+    benchmark_regions: Mapping[str, str] | None = None,
+    engine: Engine = "fast",
 ) -> list[Benchmark]:
-    """:func:`load_benchmark` for each spec, flattened.
+    """:func:`load_benchmark` for each spec (``engine`` as there), flattened.
 
     Raises:
         ConfigError: ``benchmark_regions`` names a benchmark that is not in ``specs``, or a bad region.
@@ -115,7 +135,7 @@ def load_benchmarks(
         raise ConfigError(f"`benchmark_regions` names {', '.join(stray)}, which `benchmarks` does not list")
     for bid, region in regions.items():
         check_region(region, f"benchmark_regions.{bid}")
-    return [bench for spec in specs for bench in load_benchmark(spec, regions)]
+    return [bench for spec in specs for bench in load_benchmark(spec, regions, engine)]
 
 
 def check_layers(
@@ -162,6 +182,39 @@ def check_benchmarks(
         raise ConfigError(prefix + "; ".join(problems))
 
 
+def check_feature_budget(
+    model: nn.Module,
+    benchmarks: Sequence[Benchmark],
+    region_layer_map: Mapping[str, str],
+    behavioral_readout_layer: str | None,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+    config_key: str = "",
+) -> None:
+    """Before any scoring: the features every feature benchmark needs must fit in memory (one-line ``ConfigError``).
+
+    See :func:`callbacks.brainscore.features.check_feature_memory`; benchmarks without a layer to read are
+    left to :func:`check_benchmarks`.
+    """
+    wanted: dict[str, list[str]] = defaultdict(list)
+    sets = {}
+    for bench in benchmarks:
+        if not bench.needs_features:
+            continue
+        try:
+            layer = bench.layer_for(region_layer_map, behavioral_readout_layer)
+        except ConfigError:
+            continue
+        for s in bench.stimulus_sets().values():
+            sets.setdefault(s.key, s)
+            if layer not in wanted[s.key]:
+                wanted[s.key].append(layer)
+    try:
+        check_feature_memory(model, list(sets.values()), dict(wanted), max_features, token_reduction)
+    except ConfigError as err:
+        raise ConfigError(f"{config_key}: {err}" if config_key else str(err)) from None
+
+
 def benchmark_features(
     model: nn.Module,
     layers_by_benchmark: Sequence[tuple[FeatureBenchmark, Sequence[str]]],
@@ -175,7 +228,7 @@ def benchmark_features(
         model: the network scored.
         layers_by_benchmark: ``(benchmark, layers it is scored on)`` pairs.
         context: batch size, visual degrees and seed of the extraction.
-        max_features: wider layers are randomly projected to this many features (``None``: never).
+        max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
         token_reduction: how ``(B, tokens, C)`` outputs become vectors.
 
     Returns:
@@ -192,6 +245,7 @@ def benchmark_features(
                     wanted[s.key].append(layer)
     if not sets:
         return {}
+    check_feature_memory(model, list(sets.values()), dict(wanted), max_features, token_reduction)
     return extract_features(model, list(sets.values()), dict(wanted), context, max_features, token_reduction)
 
 
@@ -226,7 +280,7 @@ def score_benchmarks(
     # one extraction pass per distinct stimulus set, with every layer any benchmark needs from it
     feature_benches: list[tuple[FeatureBenchmark, str]] = []
     for bench in benchmarks:
-        if isinstance(bench, FeatureBenchmark):
+        if bench.needs_features:
             try:
                 feature_benches.append((bench, bench.layer_for(region_layer_map, behavioral_readout_layer)))
             except NeuroAlignError as err:
@@ -235,7 +289,7 @@ def score_benchmarks(
 
     for bench in benchmarks:
         try:
-            if isinstance(bench, FeatureBenchmark):
+            if bench.needs_features:
                 layer = dict((id(b), l) for b, l in feature_benches).get(id(bench))
                 if layer is None:
                     continue  # already reported
@@ -292,6 +346,7 @@ def score_model(
     token_reduction: TokenReduction = "flatten",
     fail_on_error: bool = True,
     benchmark_regions: Mapping[str, str] | None = None,
+    engine: Engine = "fast",
 ) -> dict[str, float]:
     """Brain-Score a model: ``{"V1": ..., "V1_raw": ..., "V1_ceiling": ..., ..., "average", "rho_hierarchy"}``.
 
@@ -305,10 +360,12 @@ def score_model(
         ceiling_formula: ``r2_over_ceiling`` (2.4.2, default) or ``squared_r_over_ceiling`` (2022).
         batch_size: images per forward pass.
         model_visual_degrees: the model's field of view.
-        max_features: wider layers are randomly projected to this many features (``None``: never).
+        max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
         token_reduction: how ``(B, tokens, C)`` outputs become vectors (default ``flatten``).
         fail_on_error: raise on the first failing benchmark (else log it and leave its region out).
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
+        engine: ``fast`` (default) or ``brainscore-vision``: how brainscore-vision benchmarks are scored
+            (see :func:`load_benchmark`).
 
     Returns:
         The summary of :func:`summarize_scores` plus each benchmark's score (:func:`benchmark_scores`).
@@ -321,7 +378,7 @@ def score_model(
     )
     scores, _ = score_benchmarks(
         model,
-        load_benchmarks(benchmarks, benchmark_regions),
+        load_benchmarks(benchmarks, benchmark_regions, engine),
         region_layer_map,
         behavioral_readout_layer,
         context,

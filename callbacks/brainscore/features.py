@@ -3,21 +3,25 @@
 * Hooks through :class:`neuroalign.core.layers.LayerCapture` (outputs cloned, detached); the model
   runs in eval mode under ``torch.no_grad``; every submodule's train/eval flag is restored after,
   the model is never moved (inputs go to its device) and ``requires_grad`` is never touched.
-* Images are loaded as [0,1] RGB, resized to the model's input size (:func:`neuroalign.core.modules.input_hw`,
-  else 224) and placed on the model's "screen" like Brain-Score's ``place_on_screen``:
-  a stimulus spanning fewer visual degrees than the model is shrunk onto a grey (0.5) canvas, one
-  spanning more is centre-cropped.
+* Images are placed on the model's "screen" and resized to its input size (:func:`neuroalign.core.modules.input_hw`,
+  else 224) exactly as brainscore-vision does (:mod:`callbacks.brainscore.screen`): a stimulus spanning
+  fewer visual degrees than the model sits on a grey canvas, one spanning more is centre-cropped.
 * Layer outputs become ``(images, features)`` matrices with
   :func:`neuroalign.core.layers.reduce_tokens`: ``(B, tokens, C)`` transformer outputs are handled
   explicitly (default ``flatten``, as Brain-Score's ``PytorchWrapper`` flattens every layer; ``cls``,
   ``mean_patch``, ``mean`` are options).
-* Large layers are reduced *per batch* so memory stays small: a layer with more than
-  ``max_features`` values per image (default 8192) is multiplied by a fixed sparse Johnson-
-  Lindenstrauss projection (each input value added, with a random sign, to 4 of the
-  ``max_features`` outputs, scaled by 1/2; seeded by the layer name and width, so identical across
-  epochs and runs). It approximately preserves the images' inner products, which is all PLS and
-  linear readouts depend on. CrossViT ``norm1`` (577 x 448 = 258,496 values) for 3200 images then
-  takes 105 MB instead of 3.3 GB. Set ``max_features=None`` to keep layers whole.
+* Layers are kept whole by default (``max_features=None``): scores are exact however wide the layer
+  (the PLS works in an ``n x n`` kernel form when a layer is wider than the stimuli,
+  :mod:`callbacks.brainscore.metrics.pls`). CrossViT ``norm1`` (577 x 448 = 258,496 values) for 3200
+  images takes 3.3 GB as float32. Before any extraction :func:`check_feature_memory` runs one image
+  through the model and refuses, in one line giving the size, features that would not fit in the free
+  memory of their device.
+* ``max_features=k`` is the opt-in approximation: a wider layer is reduced *per batch* by a fixed sparse
+  Johnson-Lindenstrauss projection (each input value added, with a random sign, to 4 of the ``k``
+  outputs, scaled by 1/2; seeded by the layer name and width, so identical across epochs and runs). It
+  approximately preserves the images' inner products, which is all PLS and linear readouts depend on;
+  CrossViT ``norm1`` for 3200 images then takes 105 MB at ``k=8192``.
+* On a GPU the features stay on the model's device (the fits run there); on the CPU they are CPU tensors.
 """
 
 from __future__ import annotations
@@ -27,54 +31,34 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from neuroalign.core.images import load_image_tensor
+from neuroalign.core.errors import ConfigError
 from neuroalign.core.layers import LayerCapture, TokenReduction, reduce_tokens
 from neuroalign.core.modules import input_hw, module_device
 from neuroalign.core.progress import progress
 
+from callbacks.brainscore.screen import load_stimulus
 from callbacks.brainscore.types import ScoringContext, StimulusSet
 
 __all__ = [
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_INPUT_SIDE",
-    "load_image",
     "image_batches",
     "SparseProjection",
     "preserved_state",
+    "check_feature_memory",
     "extract_features",
 ]
 
-#: layers wider than this are randomly projected to this many features
-DEFAULT_MAX_FEATURES = 8192
-_GREY = 0.5
+#: default of ``max_features``: ``None`` keeps every layer whole (exact scores); an int projects wider layers
+DEFAULT_MAX_FEATURES: int | None = None
+#: the feature memory :func:`check_feature_memory` allows, as a fraction of the device's free memory
+MEMORY_FRACTION = 0.8
 
 
 #: the input side assumed for a model that does not say (``model.input_size``)
 DEFAULT_INPUT_SIDE = 224
-
-
-def load_image(path, hw: tuple[int, int], visual_degrees: float = 8.0, model_visual_degrees: float = 8.0) -> torch.Tensor:
-    """Load one image as a ``(3, H, W)`` [0,1] tensor placed on the model's screen (see module doc)."""
-    x = load_image_tensor(path, "stimuli.csv `filename`", "fix or remove it in stimuli.csv").unsqueeze(0)
-    h, w = x.shape[-2:]
-    H, W = hw
-    ratio = float(visual_degrees) / float(model_visual_degrees)
-    if ratio > 1:  # stimulus wider than the model's field of view: keep the central part
-        ch, cw = max(1, round(h / ratio)), max(1, round(w / ratio))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        x = x[..., top : top + ch, left : left + cw]
-        ratio = 1.0
-    inner = (max(1, round(H * ratio)), max(1, round(W * ratio)))
-    x = F.interpolate(x, size=inner, mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
-    if inner != (H, W):
-        canvas = torch.full((1, 3, H, W), _GREY)
-        top, left = (H - inner[0]) // 2, (W - inner[1]) // 2
-        canvas[..., top : top + inner[0], left : left + inner[1]] = x
-        x = canvas
-    return x[0]
 
 
 def image_batches(
@@ -83,7 +67,7 @@ def image_batches(
     """``(B, 3, H, W)`` batches of the stimulus set's images, in order."""
     for start in range(0, len(stimuli), batch_size):
         paths = stimuli.paths[start : start + batch_size]
-        yield torch.stack([load_image(p, hw, stimuli.visual_degrees, model_visual_degrees) for p in paths])
+        yield torch.stack([load_stimulus(p, hw, stimuli.visual_degrees, model_visual_degrees, stimuli.config_key) for p in paths])
 
 
 class SparseProjection:
@@ -134,6 +118,69 @@ def _layer_seed(seed: int, layer: str) -> int:
     return seed + int(hashlib.sha1(layer.encode()).hexdigest()[:8], 16)
 
 
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_feature_memory(
+    model: nn.Module,
+    stimulus_sets: Sequence[StimulusSet],
+    layers: Mapping[str, Sequence[str]],
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+    extra_bytes: int = 0,
+) -> int:
+    """Refuse, before any extraction, features that would not fit in memory; returns the bytes they take.
+
+    One grey image at the model's input size goes through the model to learn each layer's width; the
+    features of every stimulus set (float32, ``n_images x width`` per layer, or ``x max_features``) plus
+    ``extra_bytes`` must fit in :data:`MEMORY_FRACTION` of the free memory of the model's device.
+
+    Args:
+        model: the network scored.
+        stimulus_sets: the stimulus sets to extract.
+        layers: ``{stimulus_set.key: layer names}``.
+        max_features: as in :func:`extract_features`.
+        token_reduction: as in :func:`extract_features`.
+        extra_bytes: memory the scoring needs beyond the features (e.g. the PLS fit).
+
+    Raises:
+        ConfigError: the features do not fit (the size of each layer is given, and ``max_features`` suggested).
+    """
+    wanted = sorted({name for s in stimulus_sets for name in layers.get(s.key, ())})
+    if not wanted:
+        return 0
+    device = module_device(model)
+    hw = input_hw(model) or (DEFAULT_INPUT_SIDE, DEFAULT_INPUT_SIDE)
+    with preserved_state(model), LayerCapture(model, wanted) as capture:
+        outputs = capture.run(torch.full((1, 3, *hw), 0.5, device=device))
+        widths = {name: reduce_tokens(outputs[name], token_reduction).shape[1] for name in wanted}
+    if max_features is not None:
+        widths = {name: min(w, max_features) for name, w in widths.items()}
+    sizes = {}
+    seen = set()
+    for s in stimulus_sets:
+        if s.key in seen:
+            continue
+        seen.add(s.key)
+        for name in layers.get(s.key, ()):
+            sizes[(name, len(s))] = len(s) * widths[name] * 4
+    total = sum(sizes.values()) + int(extra_bytes)
+    free = _free_bytes(device)
+    if total > MEMORY_FRACTION * free:
+        biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+        parts = ", ".join(f"{name} {widths[name]:,} values x {n:,} stimuli = {b / 1e9:.1f} GB" for (name, n), b in biggest)
+        raise ConfigError(
+            f"Brain-Score features need {total / 1e9:.1f} GB ({parts}) but {device} has {free / 1e9:.1f} GB free: "
+            f"set `max_features` (e.g. 8192) to project wider layers, or score fewer layers at once"
+        )
+    return total
+
+
 def extract_features(
     model: nn.Module,
     stimulus_sets: Sequence[StimulusSet],
@@ -154,7 +201,7 @@ def extract_features(
         token_reduction: how ``(B, tokens, C)`` outputs become vectors (see ``reduce_tokens``).
 
     Returns:
-        ``{stimulus_set.key: {layer: (n_images, n_features) float32 CPU tensor}}``.
+        ``{stimulus_set.key: {layer: (n_images, n_features) float32 tensor}}`` on the model's device.
     """
     context = context or ScoringContext()
     device = module_device(model)
@@ -187,7 +234,7 @@ def extract_features(
                             )
                         if projections[name] is not None:
                             feats = projections[name](feats)
-                        chunks[name].append(feats.cpu())
+                        chunks[name].append(feats if device.type != "cpu" else feats.cpu())
                     del outputs
             result[stimuli.key] = {name: torch.cat(parts) for name, parts in chunks.items()}
     return result

@@ -29,6 +29,7 @@ from neuroalign.core.modules import input_hw, module_device
 
 from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.features import DEFAULT_INPUT_SIDE
+from callbacks.brainscore.screen import to_model_input
 
 __all__ = ["preprocess_unit_range", "model_input_hw", "make_activations_model", "make_model_commitment"]
 
@@ -36,17 +37,12 @@ __all__ = ["preprocess_unit_range", "model_input_hw", "make_activations_model", 
 def preprocess_unit_range(paths: Sequence[str], size: tuple[int, int]) -> np.ndarray:
     """Load images as RGB, resize to ``size`` (H, W) and return a float32 ``(N, 3, H, W)`` array in [0, 1].
 
-    This is the ``preprocessing`` of the ``PytorchWrapper``: no ImageNet normalisation (neuroalign
-    models normalise inside). Images are resized as 8-bit tensors, as brainscore-vision's own loaders do.
+    This is the ``preprocessing`` of the ``PytorchWrapper``: :func:`callbacks.brainscore.screen.to_model_input`
+    for each image (8-bit antialiased resize, no ImageNet normalisation: neuroalign models normalise inside),
+    the same function every other scoring path uses.
     """
-    from torchvision.transforms.functional import pil_to_tensor, resize
-
-    batch = []
-    for path in paths:
-        tensor = pil_to_tensor(read_rgb(path, "stimulus images of the brainscore-vision benchmark"))
-        tensor = resize(tensor, list(size), antialias=True)
-        batch.append(tensor.float().div_(255.0))
-    return torch.stack(batch).numpy()
+    key = "stimulus images of the brainscore-vision benchmark"
+    return torch.stack([to_model_input(read_rgb(path, key), size) for path in paths]).numpy()
 
 
 def model_input_hw(model: nn.Module, image_size: int | None = None) -> tuple[int, int]:

@@ -34,6 +34,9 @@ __all__ = [
     "ScoringContext",
     "check_region",
     "check_ceiling_formula",
+    "ENGINES",
+    "Engine",
+    "check_engine",
 ]
 
 #: the neural regions, in hierarchy order (rho-hierarchy correlates their scores with 1..4)
@@ -73,6 +76,20 @@ def check_ceiling_formula(formula: str, config_key: str = "`ceiling_formula`") -
             f"unknown ceiling formula {formula!r} ({config_key}); valid: {', '.join(CEILING_FORMULAS)}"
         )
     return formula
+
+
+#: how brainscore-vision benchmarks are scored: ``fast`` -- their own data, splits and ceiling with
+#: neuroalign's shared feature pass and torch fits, where the benchmark type is supported
+#: (:mod:`callbacks.brainscore.benchmarks.bsv_fast`); ``brainscore-vision`` -- its own model interface and metrics
+Engine = Literal["fast", "brainscore-vision"]
+ENGINES: tuple[str, ...] = ("fast", "brainscore-vision")
+
+
+def check_engine(engine: str, config_key: str = "`engine`") -> str:
+    """Return ``engine`` if it is one of :data:`ENGINES`, else raise a one-line ``ConfigError``."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown scoring engine {engine!r} ({config_key}); valid: {', '.join(ENGINES)}")
+    return engine
 
 
 def check_region(region: str, config_key: str = "region", allow_behavior: bool = True) -> str:
@@ -131,11 +148,13 @@ class StimulusSet:
         paths: image files, in the order of the benchmark's responses.
         stimulus_ids: one id per image.
         visual_degrees: the field of view the images span (placed on the model's screen accordingly).
+        config_key: where the images come from, named when one cannot be read.
     """
 
     paths: tuple[Path, ...]
     stimulus_ids: tuple[str, ...]
     visual_degrees: float
+    config_key: str = field(default="stimuli.csv `filename`", compare=False)
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.stimulus_ids):

@@ -21,11 +21,20 @@ search, which needs the network and an ImageNet HDF5).
   caches never return another weight state's activations; the on-disk activation cache is off unless
   ``cache_activations=True``.
 * The model's train/eval mode, device and ``requires_grad`` flags are restored afterwards.
+
+``engine="fast"`` (the default) scores the benchmark types the fast engine reads
+(:mod:`callbacks.brainscore.benchmarks.bsv_fast`: ``NeuralBenchmark`` with ``pls``, the Rajalingham2018 i2n
+benchmarks) from brainscore-vision's own data, splits and ceiling, but with neuroalign's one shared feature pass
+and torch fits; the benchmark is then a feature benchmark (``needs_features``) for the engine. Other types
+are scored by brainscore-vision's own path, with one log line saying so. ``engine="brainscore-vision"``
+always takes brainscore-vision's own path. Either way the ceiling is brainscore-vision's, computed once per
+benchmark object (a run) and kept in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -36,16 +45,19 @@ from torch import nn
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 from neuroalign.core.layers import get_layer
 
-from callbacks.brainscore.benchmarks.base import Benchmark
+from callbacks.brainscore.benchmarks.base import FeatureBenchmark
+from callbacks.brainscore.benchmarks.bsv_fast import FastI2n, FastNeural, fast_reading
 from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.bsv_registry import REGIONS_KEY, benchmark_kind, benchmark_region, check_benchmark_id
 from callbacks.brainscore.features import preserved_state
 from callbacks.brainscore.identifiers import stale_proof_identifier
 from callbacks.brainscore.metrics.ceiling import ceil_score
 from callbacks.brainscore.model_adapter import make_model_commitment, model_input_hw
-from callbacks.brainscore.types import BEHAVIOR, RegionScore, ScoringContext, check_region
+from callbacks.brainscore.types import BEHAVIOR, Engine, RegionScore, ScoringContext, StimulusSet, check_engine, check_region
 
 __all__ = ["BrainScoreVisionBenchmark"]
+
+log = logging.getLogger(__name__)
 
 
 def _scalar(value: Any) -> float:
@@ -64,7 +76,7 @@ def _missing_coord(err: Exception) -> str | None:
     return match.group(1) if match else None
 
 
-class BrainScoreVisionBenchmark(Benchmark):
+class BrainScoreVisionBenchmark(FeatureBenchmark):
     """A brainscore-vision benchmark, loaded by id and run through brainscore-vision's model interface.
 
     Needs the benchmark's data: registered by a data plugin (brainscore-vision's own, or a user's),
@@ -77,6 +89,7 @@ class BrainScoreVisionBenchmark(Benchmark):
         visual_degrees: the model's field of view (Brain-Score's standard: 8).
         image_size: side of the images fed to the model (default ``model.input_size`` or 224).
         cache_activations: let brainscore-vision store activations on disk (keyed by the model identifier).
+        engine: ``fast`` (default; see module doc) or ``brainscore-vision``.
     """
 
     def __init__(
@@ -86,7 +99,9 @@ class BrainScoreVisionBenchmark(Benchmark):
         visual_degrees: float = 8.0,
         image_size: int | None = None,
         cache_activations: bool = False,
+        engine: Engine = "fast",
     ) -> None:
+        self.engine = check_engine(engine)
         self.identifier = check_benchmark_id(identifier)
         self._region_override = None if region is None else check_region(region, f"{REGIONS_KEY}.{identifier}")
         self.visual_degrees = visual_degrees
@@ -94,6 +109,8 @@ class BrainScoreVisionBenchmark(Benchmark):
         self.cache_activations = cache_activations
         self._benchmark = None
         self._described: tuple[str, Literal["neural", "behavior"]] | None = None
+        self._reading: FastNeural | FastI2n | None | bool = False  # False: not read yet; None: not fast
+        self._ceiling = None
 
     # ------------------------------------------------------------------ loading
     def load(self):
@@ -144,6 +161,63 @@ class BrainScoreVisionBenchmark(Benchmark):
                 f"registers, or drop the benchmark from `benchmarks`"
             ) from err
 
+    # ------------------------------------------------------------------ fast engine
+    def fast(self) -> FastNeural | FastI2n | None:
+        """The fast engine's reading of the benchmark, or ``None`` when brainscore-vision's path scores it."""
+        if self._reading is False:
+            self._reading = None
+            if self.engine == "fast":
+                benchmark = self.load()
+                with self._data_errors("reading its data"):
+                    reading = fast_reading(benchmark, self.identifier)
+                if isinstance(reading, str):
+                    log.info(
+                        "Brain-Score benchmark %s: %s, so brainscore-vision's own path scores it (engine: fast covers "
+                        "NeuralBenchmark with pls and the Rajalingham2018 i2n benchmarks)", self.identifier, reading,
+                    )
+                else:
+                    self._reading = reading
+        return self._reading
+
+    @property
+    def needs_features(self) -> bool:
+        """True when the fast engine scores this benchmark from the engine's shared feature pass."""
+        return self.fast() is not None
+
+    def stimulus_sets(self) -> dict[str, StimulusSet]:
+        reading = self.fast()
+        if reading is None:
+            raise RuntimeError(f"{self.identifier} is scored by brainscore-vision's path, which extracts its own features")
+        return reading.stimulus_sets()
+
+    def ceiling(self):
+        """brainscore-vision's ceiling ``Score`` of the benchmark, computed once and kept in memory."""
+        if self._ceiling is None:
+            with self._data_errors("computing its ceiling"):
+                self._ceiling = self.load().ceiling
+        return self._ceiling
+
+    def score_features(self, features: Mapping[str, Any], context: ScoringContext) -> RegionScore:
+        """Score from the engine's features (fast engine; see :mod:`callbacks.brainscore.benchmarks.bsv_fast`)."""
+        reading = self.fast()
+        benchmark = self.load()
+        device = context.device
+        if isinstance(reading, FastNeural):
+            from brainscore_vision.benchmark_helpers.neural_common import explained_variance
+
+            raw = reading.raw_score(dict(features), device)
+            score = explained_variance(raw, self.ceiling())
+            dropped = raw.attrs["n_neuroids_undefined"]
+        else:
+            with self._data_errors("scoring"):
+                probabilities = reading.probabilities(dict(features), device)
+                score = benchmark.ceil_score(benchmark._metric(probabilities, benchmark._assembly), self.ceiling())
+            dropped = 0
+        result = self._region_score(benchmark, score, None, context, context.model_identifier)
+        result.n_neuroids_dropped = dropped
+        result.extra["engine"] = "fast"
+        return result
+
     # ------------------------------------------------------------------ scoring
     def score_model(
         self,
@@ -152,7 +226,9 @@ class BrainScoreVisionBenchmark(Benchmark):
         behavioral_readout_layer: str | None,
         context: ScoringContext,
     ) -> RegionScore:
-        """Score ``model`` with brainscore-vision; ``context.model_identifier`` names the weights."""
+        """Score ``model`` alone: the fast engine's own feature pass, else brainscore-vision's path."""
+        if self.needs_features:
+            return super().score_model(model, region_layer_map, behavioral_readout_layer, context)
         layer = self.layer_for(region_layer_map, behavioral_readout_layer)  # same checks as local benchmarks
         get_layer(model, layer)
         benchmark = self.load()
@@ -173,7 +249,7 @@ class BrainScoreVisionBenchmark(Benchmark):
                 score = benchmark(commitment)
         return self._region_score(benchmark, score, layer, context, identifier)
 
-    def _region_score(self, benchmark, score, layer: str, context: ScoringContext, identifier: str) -> RegionScore:
+    def _region_score(self, benchmark, score, layer: str | None, context: ScoringContext, identifier: str) -> RegionScore:
         bsv_ceiled = _scalar(score)
         raw = _scalar(score.attrs["raw"]) if "raw" in score.attrs else bsv_ceiled
         ceiling = _scalar(score.attrs["ceiling"]) if "ceiling" in score.attrs else 1.0
@@ -193,7 +269,7 @@ class BrainScoreVisionBenchmark(Benchmark):
             layer=layer,
             ceiling_formula=formula,
             error=_scalar(error),
-            extra={"brainscore_vision_ceiled": bsv_ceiled, "model_identifier": identifier},
+            extra={"brainscore_vision_ceiled": bsv_ceiled, "model_identifier": identifier, "engine": "brainscore-vision"},
         )
 
 

@@ -16,7 +16,8 @@ import torch
 from neuroalign.core.errors import ConfigError
 
 from callbacks.brainscore.benchmarks.local_folder import LocalBenchmark, LocalFolder, read_csv, read_stimulus_set
-from callbacks.brainscore.metrics.i2n import i2n_score, readout_probabilities
+from callbacks.brainscore.metrics.i2n import i2n_score
+from callbacks.brainscore.metrics.readout import logistic_probabilities
 from callbacks.brainscore.types import BEHAVIOR, RegionScore, ScoringContext, StimulusSet
 
 __all__ = ["LocalBehaviouralBenchmark"]
@@ -67,8 +68,8 @@ class LocalBehaviouralBenchmark(LocalBenchmark):
         return {"stimuli": self._stimuli, "fitting": self._fitting}
 
     def score_features(self, features: Mapping[str, torch.Tensor], context: ScoringContext) -> RegionScore:
-        probs, objects = readout_probabilities(
-            features["fitting"].double().numpy(), self.fit_labels, features["stimuli"].double().numpy()
+        probs, objects = logistic_probabilities(
+            features["fitting"], self.fit_labels, features["stimuli"], device=context.device, config_key="fitting.csv `label`"
         )
         result = i2n_score(
             probs,

@@ -42,8 +42,8 @@ def sweep_layers(
 ) -> dict[str, dict[str, float]]:
     """``{region: {layer: ceiled score}}`` for every neural benchmark and candidate layer (names or globs).
 
-    Several benchmarks of one region are averaged. brainscore-vision benchmarks are not swept here
-    (they run their own model commitment); use local or synthetic benchmarks.
+    Several benchmarks of one region are averaged. brainscore-vision benchmarks are swept when the fast
+    engine reads them (``NeuralBenchmark`` with ``pls``); others run their own model commitment and cannot be.
     """
     context = context or ScoringContext()
     names = resolve_layers(model, layers)
@@ -51,8 +51,11 @@ def sweep_layers(
     if not benches:
         raise ConfigError("layer sweep needs at least one neural benchmark (`benchmarks`)")
     for b in benches:
-        if not isinstance(b, FeatureBenchmark):
-            raise ConfigError(f"benchmark {b.identifier} cannot be swept; use local or synthetic benchmarks (`benchmarks`)")
+        if not b.needs_features:
+            raise ConfigError(
+                f"benchmark {b.identifier} cannot be swept (brainscore-vision's own path scores it); use local, synthetic "
+                "or fast-engine benchmarks (`benchmarks`)"
+            )
     features = benchmark_features(model, [(b, names) for b in benches], context, max_features)
     result: dict[str, dict[str, list[float]]] = {}
     for bench in benches:
@@ -139,7 +142,7 @@ def layer_sweep(
             ``checkpoint`` only together with ``model``.
         batch_size: images per forward pass.
         ceiling_formula: ``r2_over_ceiling`` or ``squared_r_over_ceiling``.
-        max_features: wider layers are randomly projected to this many features.
+        max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
 
     Returns:
         The best layer of each region (``V1: <layer> (<score>)``), then one ``wrote <path>`` line per file.

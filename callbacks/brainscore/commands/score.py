@@ -22,6 +22,7 @@ from callbacks.brainscore.benchmarks.synthetic import reference_network
 from callbacks.brainscore.engine import score_model
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
 from callbacks.brainscore.summary import write_summary
+from callbacks.brainscore.types import Engine
 
 __all__ = ["load_model", "score_command", "MODEL_KWARGS_KEY"]
 
@@ -84,6 +85,7 @@ def score_command(
     max_features: int | None = DEFAULT_MAX_FEATURES,
     output_dir: str = "brainscore_scores",
     benchmark_regions: dict[str, str] | None = None,
+    engine: Engine = "fast",
 ) -> str:
     """Score a model and print / save the Table-3-like summary.
 
@@ -99,9 +101,10 @@ def score_command(
         model_identifier: name of these weights (default: model name + checkpoint file name).
         ceiling_formula: ``r2_over_ceiling`` (brainscore-vision 2.4.2) or ``squared_r_over_ceiling`` (2022).
         batch_size: images per forward pass.
-        max_features: wider layers are randomly projected to this many features.
+        max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
         output_dir: where ``scores.json`` and the summary CSV / Markdown go.
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
+        engine: ``fast`` (default) or ``brainscore-vision``: how brainscore-vision benchmarks are scored.
 
     Returns:
         The Markdown summary table, then one ``wrote <path>`` line per file written.
@@ -120,6 +123,7 @@ def score_command(
         batch_size=batch_size,
         max_features=max_features,
         benchmark_regions=benchmark_regions,
+        engine=engine,
     )
     stem = "brainscore_summary"
     with writing(out, "--output_dir"):

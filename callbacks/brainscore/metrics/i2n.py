@@ -1,7 +1,8 @@
 """Behavioural i2n (Rajalingham et al. 2018, as brainscore-vision's ``i2n`` metric computes it).
 
-* Model: a linear readout (``StandardScaler`` + multinomial ``LogisticRegression(C=1e-3)``) fitted on
-  labelled fitting images gives class probabilities for each test image; for each image and
+* Model: a linear readout (standardised features, multinomial logistic regression with ``C=1e-3``:
+  :func:`callbacks.brainscore.metrics.readout.logistic_probabilities`) fitted on labelled fitting images
+  gives class probabilities for each test image; for each image and
   distractor object the 2AFC error rate is ``p(distractor) / (p(distractor) + p(truth))``.
 * Humans: per image and distractor, the fraction of trials offering that distractor in which it
   was chosen. Trials name the two options with an optional ``distractor`` column; without it every
@@ -24,23 +25,7 @@ from scipy.stats import norm
 
 from neuroalign.core.errors import ConfigError
 
-__all__ = ["readout_probabilities", "human_error_matrix", "model_error_matrix", "normalized_dprimes", "i2n_score"]
-
-
-def readout_probabilities(
-    fit_features: np.ndarray, fit_labels: Sequence[str], features: np.ndarray, C: float = 1e-3
-) -> tuple[np.ndarray, list[str]]:
-    """Class probabilities ``(n_images, n_objects)`` of a logistic readout, and the object names (columns)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    labels = np.asarray(fit_labels).astype(str)
-    if len(np.unique(labels)) < 2:
-        raise ConfigError("fitting.csv `label` needs at least 2 distinct objects to fit the behavioural readout")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000))
-    clf.fit(np.asarray(fit_features, dtype=np.float64), labels)
-    return clf.predict_proba(np.asarray(features, dtype=np.float64)), [str(c) for c in clf.classes_]
+__all__ = ["human_error_matrix", "model_error_matrix", "normalized_dprimes", "i2n_score"]
 
 
 def model_error_matrix(probabilities: np.ndarray, truths: Sequence[str], objects: Sequence[str]) -> np.ndarray:
