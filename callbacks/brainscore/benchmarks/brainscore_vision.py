@@ -201,20 +201,25 @@ class BrainScoreVisionBenchmark(FeatureBenchmark):
         """Score from the engine's features (fast engine; see :mod:`callbacks.brainscore.benchmarks.bsv_fast`)."""
         reading = self.fast()
         benchmark = self.load()
-        device = context.device
-        if isinstance(reading, FastNeural):
-            from brainscore_vision.benchmark_helpers.neural_common import explained_variance
+        if isinstance(reading, FastI2n):
+            result = reading.score(dict(features), context.device)
+            return RegionScore(
+                region=self.region,
+                ceiled=result["ceiled"],
+                raw=result["raw"],
+                ceiling=result["ceiling"],
+                benchmark=self.identifier,
+                ceiling_formula=f"brainscore-vision ({type(benchmark).__name__})",
+                error=result["error"],
+                extra={"brainscore_vision_ceiled": result["ceiled"], "model_identifier": context.model_identifier,
+                       "engine": "fast", "raw_per_split": result["raw_per_split"]},
+            )
+        from brainscore_vision.benchmark_helpers.neural_common import explained_variance
 
-            raw = reading.raw_score(dict(features), device)
-            score = explained_variance(raw, self.ceiling())
-            dropped = raw.attrs["n_neuroids_undefined"]
-        else:
-            with self._data_errors("scoring"):
-                probabilities = reading.probabilities(dict(features), device)
-                score = benchmark.ceil_score(benchmark._metric(probabilities, benchmark._assembly), self.ceiling())
-            dropped = 0
+        raw = reading.raw_score(dict(features), context.device)
+        score = explained_variance(raw, self.ceiling())  # brainscore-vision's own ceiling, once a run
         result = self._region_score(benchmark, score, None, context, context.model_identifier)
-        result.n_neuroids_dropped = dropped
+        result.n_neuroids_dropped = raw.attrs["n_neuroids_undefined"]
         result.extra["engine"] = "fast"
         return result
 

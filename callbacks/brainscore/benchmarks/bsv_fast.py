@@ -14,12 +14,18 @@ is read from the benchmark, nothing is re-declared:
   are brainscore-vision's aggregation; the ceiling is the benchmark's own (``benchmark.ceiling``, computed
   once a run by :class:`~callbacks.brainscore.benchmarks.brainscore_vision.BrainScoreVisionBenchmark`) and
   is applied with brainscore-vision's ``explained_variance``.
-* **Rajalingham2018 i2n** (``_DicarloRajalingham2018`` with the ``i2n`` metric): the fitting stimuli and
-  their ``image_label``, the test stimuli of the trial assembly and the visual degrees; the readout is
+* **Rajalingham2018 i2n** (``_DicarloRajalingham2018`` with the ``i2n`` metric, 2 repetitions): the
+  fitting stimuli and their ``image_label``, the trial assembly (``stimulus_id``, ``truth``, ``dist_obj``,
+  the choices), its stimulus set and the visual degrees. The readout is
   :func:`callbacks.brainscore.metrics.readout.logistic_probabilities` on the model's device (the classes in
-  the order brainscore-vision's ``ProbabilitiesClassifier`` numbers them); the probabilities go, as a
-  ``BehavioralAssembly`` shaped like the classifier's, into the benchmark's own i2n metric and
-  ``ceil_score`` with its ceiling.
+  the order brainscore-vision's ``ProbabilitiesClassifier`` numbers them); the metric is
+  :func:`callbacks.brainscore.metrics.i2n.i2n_score`, brainscore-vision's i2n vectorised in numpy: the same
+  ``RandomState(0)`` halves of the trials in the assembly's order, d' per image x distractor with the
+  per-object false-alarm rate, clipping at 5 and normalisation, Pearson r against the first half; its
+  ceiling is the two halves' consistency on those same halves, which is how brainscore-vision's ceiling
+  is computed (``skipna``), and the ceiled score is the mean over splits of ``r / sqrt(ceiling)``
+  (brainscore-vision's ``ceil_score``). Data plugins whose every object is chosen in each half of the
+  trials (the public data) give brainscore-vision's values; the stand-in test checks the equality.
 
 ``number_of_trials`` is read and needs nothing: brainscore-vision's activations run every image once unless
 a benchmark asks for response variance (microsaccades), which these benchmark types do not. Stimuli are
@@ -41,6 +47,7 @@ import torch
 from neuroalign.core.errors import ConfigError
 
 from callbacks.brainscore.metrics.correlation import nanmedian
+from callbacks.brainscore.metrics.i2n import i2n_score
 from callbacks.brainscore.metrics.pls import pls_cv_correlations
 from callbacks.brainscore.metrics.readout import logistic_probabilities
 from callbacks.brainscore.types import StimulusSet
@@ -112,20 +119,23 @@ class FastI2n:
     fit_labels: list[str]
     classes: list[str]
     stimuli: StimulusSet
-    presentation_coords: dict[str, np.ndarray] = field(repr=False)
+    image_truths: list[str]
+    trial_image_index: np.ndarray = field(repr=False)
+    trial_truth: np.ndarray = field(repr=False)
+    trial_choice: np.ndarray = field(repr=False)
+    trial_distractor: np.ndarray = field(repr=False)
 
     def stimulus_sets(self) -> dict[str, StimulusSet]:
         return {"fitting": self.fitting, "stimuli": self.stimuli}
 
-    def probabilities(self, features: dict[str, torch.Tensor], device: torch.device | None) -> Any:
-        """The readout's probabilities as the ``BehavioralAssembly`` brainscore-vision's classifier returns."""
-        from brainscore_core.supported_data_standards.brainio.assemblies import BehavioralAssembly
-
+    def score(self, features: dict[str, torch.Tensor], device: torch.device | None) -> dict[str, Any]:
+        """i2n raw score, ceiling and ceiled score (:func:`callbacks.brainscore.metrics.i2n.i2n_score`)."""
         fit = _checked_features(features["fitting"], self.identifier)
         test = _checked_features(features["stimuli"], self.identifier)
         proba, classes = logistic_probabilities(fit, self.fit_labels, test, C=1e-3, classes=self.classes, device=device)
-        coords = {name: ("presentation", values) for name, values in self.presentation_coords.items()}
-        return BehavioralAssembly(proba, coords={**coords, "choice": classes}, dims=["presentation", "choice"])
+        return i2n_score(
+            proba, classes, self.image_truths, self.trial_image_index, self.trial_truth, self.trial_choice, self.trial_distractor
+        )
 
 
 def _neural(benchmark: Any, identifier: str) -> FastNeural | str:
@@ -173,20 +183,35 @@ def _i2n(benchmark: Any, identifier: str) -> FastI2n | str:
     from brainscore_vision.metrics.i1i2.metric import _I
 
     metric = benchmark._metric
-    if not isinstance(metric, _I) or metric._collapse_distractors or not metric._normalize:
+    if not isinstance(metric, _I) or metric._collapse_distractors or not metric._normalize or metric._repetitions != 2:
         return f"its metric is {type(metric).__name__}, not i2n"
     fitting = benchmark._fitting_stimuli
     labels = [str(label) for label in fitting["image_label"].values]
     classes = list(dict.fromkeys(labels))  # brainscore-vision's ProbabilitiesClassifier numbers labels as first seen
-    test = benchmark._assembly.stimulus_set
-    coords = {c: test[c].values for c in test.columns if c not in ("filename",)}
+    trials = benchmark._assembly
+    stimuli = _stimulus_set(trials.stimulus_set, benchmark._visual_degrees, identifier)
+    index = _rows(stimuli, trials["stimulus_id"].values, identifier)
+    truth = trials["truth"].values.astype(str)
+    image_truths: list[str | None] = [None] * len(stimuli)
+    for row, t in zip(index, truth):
+        image_truths[row] = t
+    missing = [stimuli.stimulus_ids[i] for i, t in enumerate(image_truths) if t is None]
+    if missing:
+        raise ConfigError(
+            f"brainscore-vision benchmark {identifier}: no trials for stimulus {missing[0]!r} ({len(missing)} in all) "
+            "of its stimulus set"
+        )
     return FastI2n(
         identifier,
         _stimulus_set(fitting, benchmark._visual_degrees, identifier),
         labels,
         classes,
-        _stimulus_set(test, benchmark._visual_degrees, identifier),
-        coords,
+        stimuli,
+        image_truths,
+        index,
+        truth,
+        np.asarray(trials.values).astype(str),
+        trials["dist_obj"].values.astype(str),
     )
 
 

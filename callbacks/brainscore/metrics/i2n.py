@@ -163,4 +163,11 @@ def i2n_score(
         raw.append(r)
         ceilings.append(c)
         ceiled.append(r / np.sqrt(c))
-    return {"raw": float(np.mean(raw)), "ceiling": float(np.mean(ceilings)), "ceiled": float(np.mean(ceiled))}
+    return {
+        "raw": float(np.mean(raw)),
+        "ceiling": float(np.mean(ceilings)),
+        "ceiled": float(np.mean(ceiled)),
+        "error": float(np.std(ceiled)),
+        "raw_per_split": [float(v) for v in raw],
+        "ceiling_per_split": [float(v) for v in ceilings],
+    }
