@@ -118,6 +118,10 @@ def _layer_seed(seed: int, layer: str) -> int:
     return seed + int(hashlib.sha1(layer.encode()).hexdigest()[:8], 16)
 
 
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
+
+
 def _free_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
@@ -173,9 +177,9 @@ def check_feature_memory(
     free = _free_bytes(device)
     if total > MEMORY_FRACTION * free:
         biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
-        parts = ", ".join(f"{name} {widths[name]:,} values x {n:,} stimuli = {b / 1e9:.1f} GB" for (name, n), b in biggest)
+        parts = ", ".join(f"{name} {widths[name]:,} values x {n:,} stimuli = {_size(b)}" for (name, n), b in biggest)
         raise ConfigError(
-            f"Brain-Score features need {total / 1e9:.1f} GB ({parts}) but {device} has {free / 1e9:.1f} GB free: "
+            f"Brain-Score features need {_size(total)} ({parts}) but {device} has {_size(free)} free: "
             f"set `max_features` (e.g. 8192) to project wider layers, or score fewer layers at once"
         )
     return total
