@@ -123,7 +123,7 @@ def test_scores_through_model_commitment(reference, monkeypatch):
     model.train()
     model.bn.eval()  # a frozen sub-module must stay frozen
     model.head.weight.requires_grad_(False)
-    bench = BrainScoreVisionBenchmark("MajajHong2015public.IT-pls")
+    bench = BrainScoreVisionBenchmark("MajajHong2015public.IT-pls", engine="brainscore-vision")
     monkeypatch.setattr(bench, "load", lambda: reference)
     score = bench.score_model(model, {"IT": "pool", "V1": "conv"}, "head", ScoringContext(model_identifier="tiny-step7"))
     assert score.region == "IT" and score.layer == "pool" and score.benchmark == "MajajHong2015public.IT-pls"
