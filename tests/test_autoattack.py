@@ -6,6 +6,8 @@ slow part, so the subset is small.
 
 from __future__ import annotations
 
+import sys
+
 import lightning as L
 import pytest
 import torch
@@ -13,12 +15,23 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from digits_data import digits, mlp
+from lightning_modules.robust.autoattack import autoattack
 from lightning_modules.robust.fgsm import fgsm_rs_step
 from lightning_modules.robust.module import RobustFinetuneModule
+from neuroalign.core.errors import ConfigError
 
 pytest.importorskip("torchattacks")
 
 EPS = 16 / 255
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny ops (Square's 5000 queries, a 64-wide MLP): on a busy CPU extra threads make them many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +50,7 @@ def trained():
     return net.eval(), x[1400:], y[1400:]
 
 
-@pytest.fixture
-def one_thread():
-    """Square's 5000 queries are tiny ops: on a busy CPU extra threads make them many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_neuroalign_test_reports_autoattack_on_a_seeded_subset(trained, one_thread, capsys):
+def test_neuroalign_test_reports_autoattack_on_a_seeded_subset(trained, capsys):
     net, x, y = trained
     module = RobustFinetuneModule(
         net, eps=EPS, test_pgd_steps=10, test_pgd_step_size=EPS / 4, test_pgd_restarts=1, test_robust_samples=16,
@@ -63,3 +67,10 @@ def test_neuroalign_test_reports_autoattack_on_a_seeded_subset(trained, one_thre
     assert report["autoattack_acc"] <= report["pgd_acc"]  # AutoAttack is at least as strong as PGD here
     assert report["worst_case_acc"] <= min(report["clean_acc"], report["pgd_acc"], report["autoattack_acc"])
     assert "eps 16/255" in capsys.readouterr().out
+
+
+def test_without_torchattacks_the_error_names_the_package_and_the_key(trained, monkeypatch):
+    net, x, y = trained
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # import torchattacks raises ImportError
+    with pytest.raises(ConfigError, match=r"torchattacks==3\.3\.0.*model\.init_args\.autoattack"):
+        autoattack(net, x[:4], y[:4], EPS, 10)
