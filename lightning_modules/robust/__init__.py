@@ -1,4 +1,4 @@
-"""Robust fine-tuning: FGSM-RS, N-FGSM, GradAlign and PGD-k training strategies, PGD evaluation, the warm-up/halving schedule and :class:`RobustFinetuneModule`."""
+"""Robust fine-tuning: FGSM-RS, N-FGSM, GradAlign and PGD-k training strategies, PGD and AutoAttack evaluation, the warm-up/halving schedule and :class:`RobustFinetuneModule`."""
 
 from neuroalign.core.lazy import lazy_exports
 
@@ -10,6 +10,7 @@ _EXPORTS = {
     "NFGSM": "lightning_modules.robust.strategies",
     "GradAlign": "lightning_modules.robust.strategies",
     "PGDK": "lightning_modules.robust.strategies",
+    "robustness_report": "lightning_modules.robust.autoattack",
     "WarmupHalvingLR": "lightning_modules.robust.schedules",
     "fgsm_rs_step": "lightning_modules.robust.fgsm",
     "pgd": "lightning_modules.robust.pgd",

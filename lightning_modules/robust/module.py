@@ -13,7 +13,9 @@ is better a :class:`~lightning_modules.robust.strategies.PerturbStrategy` passed
 Logged keys: ``train/loss``, ``train/acc``, ``train/lr``, ``train/attack_nonfinite`` (samples whose
 attack gradient had inf/NaN, which then train on the random-start point), ``val/loss``, ``val/acc``,
 ``val/acc_top5``, ``val/robust_acc`` and the same under ``test/``; with a regularising strategy
-(GradAlign) also ``train/extra_loss``.
+(GradAlign) also ``train/extra_loss``. With ``autoattack: true``, ``neuroalign test`` adds the
+AutoAttack report of :func:`lightning_modules.robust.autoattack.robustness_report` on a seeded subset:
+``test/aa_clean_acc``, ``test/aa_pgd_acc``, ``test/aa_autoattack_acc`` and ``test/aa_worst_case_acc``.
 
 Robust evaluation needs input gradients inside validation/test; the attacks enable them themselves
 (``torch.inference_mode(False)`` + ``torch.enable_grad()``), so the Trainer's default
@@ -40,10 +42,12 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.hparams import save_plain_hyperparameters
+from lightning_modules.robust.autoattack import format_report, robustness_report
 from lightning_modules.robust.budgets import as_fraction, check_budget
 from lightning_modules.robust.pgd import pgd
 from lightning_modules.robust.schedules import WarmupHalvingLR
 from lightning_modules.robust.strategies import FGSMRS, PerturbResult, PerturbStrategy
+from lightning_modules.robust.subsets import seeded_subset
 from neuroalign.core.errors import ConfigError
 
 __all__ = ["RobustFinetuneModule", "RobustEval", "infer_num_classes", "check_num_classes", "describe_mismatch"]
@@ -151,6 +155,11 @@ class RobustFinetuneModule(LightningModule):
         test_pgd_step_size: its step size (locuslab: 1/255).
         test_pgd_restarts: its restarts (locuslab: 10).
         test_robust_samples: attacked test samples; ``None`` = all.
+        autoattack: ``neuroalign test`` also runs the standard AutoAttack (torchattacks; slow) on
+            ``autoattack_n_examples`` test images drawn with ``autoattack_seed``, and prints clean, PGD
+            (the ``test_pgd_*`` settings), AutoAttack and per-image worst-case accuracy with eps in /255.
+        autoattack_n_examples: size of that seeded subset (RobustBench uses 1000 or more).
+        autoattack_seed: seed of the subset and of AutoAttack's random restarts.
         channels_last: keep the network's weights and every image batch in channels-last memory
             format (faster convolutions on CPUs with oneDNN and on GPUs with tensor cores; measured in
             ``benchmarks/bench_quickstart_step.py``); results are the same up to float rounding.
@@ -161,6 +170,7 @@ class RobustFinetuneModule(LightningModule):
     resumable_hparams: tuple[str, ...] = (
         "val_pgd_steps", "val_pgd_step_size", "val_pgd_restarts", "val_robust_samples",
         "test_pgd_steps", "test_pgd_step_size", "test_pgd_restarts", "test_robust_samples", "channels_last",
+        "autoattack", "autoattack_n_examples", "autoattack_seed",
     )
 
     def __init__(
@@ -185,6 +195,9 @@ class RobustFinetuneModule(LightningModule):
         test_pgd_restarts: int = 10,
         test_robust_samples: int | None = None,
         channels_last: bool = False,
+        autoattack: bool = False,
+        autoattack_n_examples: int = 1000,
+        autoattack_seed: int = 0,
     ) -> None:
         super().__init__()
         # Under LightningCLI the hparams are the config (model/optimizer as class_path dicts) and
@@ -233,6 +246,11 @@ class RobustFinetuneModule(LightningModule):
         self.test_robust = robust.clone(prefix="test/")
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self._robust_seen = 0
+        if autoattack_n_examples < 1:
+            raise ConfigError(f"autoattack_n_examples {autoattack_n_examples!r} must be >= 1 (`model.init_args.autoattack_n_examples`)")
+        self.autoattack, self.autoattack_n_examples, self.autoattack_seed = autoattack, autoattack_n_examples, autoattack_seed
+        #: the last AutoAttack report of ``neuroalign test`` (see :func:`~lightning_modules.robust.autoattack.robustness_report`)
+        self.autoattack_report: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ overridable pieces
     def forward(self, x: Tensor) -> Tensor:
@@ -308,6 +326,23 @@ class RobustFinetuneModule(LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+        if self.autoattack:
+            self._autoattack()
+
+    def _autoattack(self) -> None:
+        """The AutoAttack report on the seeded test subset: logged under ``test/aa_*`` and printed."""
+        loader = self.trainer.test_dataloaders
+        loader = loader[0] if isinstance(loader, (list, tuple)) else loader
+        x, y = seeded_subset(loader, self.autoattack_n_examples, self.autoattack_seed)
+        settings = self.robust_eval["test"]
+        report = robustness_report(
+            self.model, x.to(self.device), y.to(self.device), self.eps, self.num_classes,
+            pgd_steps=max(settings.steps, 1), pgd_step_size=settings.step_size, pgd_restarts=settings.restarts,
+            seed=self.autoattack_seed, loss_fn=self.attack_loss,
+        )
+        self.autoattack_report = report
+        self.print(format_report(report))
+        self.log_dict({f"test/aa_{k}": v for k, v in report.items() if k.endswith("acc")})
 
     def _eval_step(self, stage: Stage, batch: Any) -> None:
         loss, logits, y = self.model_step(batch)

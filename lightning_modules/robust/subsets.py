@@ -1,8 +1,8 @@
 """A fixed, seeded subset of a DataLoader's dataset, drawn without touching the global random state.
 
-The catastrophic-overfitting monitor measures on such a subset of the training data: the same images
-every time for a given seed, and the training run's own shuffling and augmentation stay what they
-would have been without it.
+The catastrophic-overfitting monitor measures on such a subset of the training data and AutoAttack
+runs on one of the test data: the same images every time for a given seed, and the training run's
+own shuffling and augmentation stay what they would have been without it.
 """
 
 from __future__ import annotations
