@@ -24,9 +24,12 @@ A split predicts ``scores @ y_loadings.T + y_mean``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg
 import torch
+from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "EXHAUSTED",
@@ -48,6 +51,12 @@ numerically zero (the features or targets are exhausted); it gets zero scores an
 _GRAM_ROW_BLOCK = 512  # CPU: row blocks of K; only the blocks on or below the diagonal are multiplied
 
 
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process (looked up once)."""
+    return ThreadpoolController()
+
+
 def top_eigenvectors(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Top eigenvalue and unit eigenvector of each symmetric matrix of a batch.
 
@@ -65,9 +74,10 @@ def top_eigenvectors(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return values[:, -1], vectors[:, :, -1]
     values = np.empty(S)
     vectors = np.empty((S, q))
-    for s, g in enumerate(G.numpy()):
-        value, vector = scipy.linalg.eigh(g, subset_by_index=(q - 1, q - 1), driver="evr", check_finite=False)
-        values[s], vectors[s] = value[0], vector[:, 0]
+    with _blas_threads().limit(limits=1, user_api="blas"):  # threads only wait on a q x q problem
+        for s, g in enumerate(G.numpy()):
+            value, vector = scipy.linalg.eigh(g, subset_by_index=(q - 1, q - 1), driver="evr", check_finite=False)
+            values[s], vectors[s] = value[0], vector[:, 0]
     return torch.from_numpy(values).to(G.dtype), torch.from_numpy(vectors).to(G.dtype)
 
 
