@@ -128,8 +128,8 @@ def centred_gram(
         for i0, i1 in zip(edges[:-1], edges[1:]):
             part = chunk[i0:i1] @ chunk[:i1].T
             K[i0:i1, :i1] += part if dtype == torch.float64 else part.double()
-    if len(edges) > 2:
-        K = K.tril_() + K.tril(-1).T
+    if len(edges) > 2:  # mirror the lower triangle (one n x n copy)
+        K = K.tril_().add_(K.tril(-1).T)
     return K
 
 
