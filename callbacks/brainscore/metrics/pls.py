@@ -58,8 +58,8 @@ def uses_kernel(n_stimuli: int, n_features: int) -> bool:
     """The path rule: the kernel (Gram matrix) path exactly when features outnumber stimuli (``p > n``).
 
     There the ``n x n`` Gram matrix is the smaller object and no copy of the features is needed; at
-    ``p <= n`` the primal path's copy of ``X`` is no larger than the Gram matrix, and its cost per
-    feature is lower.
+    ``p <= n`` the primal path's float64 copy of ``X`` is no larger than the Gram matrix, and it skips
+    the ``n^2 p`` Gram products.
     """
     return n_features > n_stimuli
 
