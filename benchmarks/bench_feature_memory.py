@@ -29,7 +29,6 @@ import resource
 import threading
 import time
 
-import numpy as np
 import psutil
 import torch
 

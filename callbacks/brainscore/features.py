@@ -48,6 +48,7 @@ __all__ = [
     "SparseProjection",
     "preserved_state",
     "check_feature_memory",
+    "all_finite",
     "extract_features",
 ]
 
@@ -116,6 +117,11 @@ class preserved_state:
 
 def _layer_seed(seed: int, layer: str) -> int:
     return seed + int(hashlib.sha1(layer.encode()).hexdigest()[:8], 16)
+
+
+def all_finite(x: torch.Tensor, rows: int = 256) -> bool:
+    """True when every value of ``x`` is finite, checked ``rows`` rows at a time (no full-size mask)."""
+    return all(bool(torch.isfinite(x[i : i + rows]).all()) for i in range(0, x.shape[0], rows))
 
 
 def _size(n_bytes: float) -> str:

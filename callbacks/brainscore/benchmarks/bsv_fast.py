@@ -46,6 +46,7 @@ import torch
 
 from neuroalign.core.errors import ConfigError
 
+from callbacks.brainscore.features import all_finite
 from callbacks.brainscore.metrics.correlation import nanmedian
 from callbacks.brainscore.metrics.i2n import i2n_score
 from callbacks.brainscore.metrics.pls import pls_cv_correlations
@@ -75,7 +76,7 @@ def _rows(stimuli: StimulusSet, wanted: Any, identifier: str) -> np.ndarray:
 
 
 def _checked_features(X: torch.Tensor, identifier: str) -> torch.Tensor:
-    if not torch.isfinite(X).all():
+    if not all_finite(X):
         raise ConfigError(f"brainscore-vision benchmark {identifier}: the model's features contain NaN/inf")
     return X
 

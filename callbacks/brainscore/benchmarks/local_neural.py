@@ -23,6 +23,7 @@ import torch
 from neuroalign.core.errors import ConfigError, MissingFileError
 
 from callbacks.brainscore.benchmarks.local_folder import LocalBenchmark, LocalFolder, read_csv, read_stimulus_set
+from callbacks.brainscore.features import all_finite
 from callbacks.brainscore.metrics.ceiling import ceil_score, internal_consistency
 from callbacks.brainscore.metrics.correlation import nanmedian
 from callbacks.brainscore.metrics.pls import pls_cv_correlations
@@ -109,7 +110,7 @@ class LocalNeuralBenchmark(LocalBenchmark):
         X = features["stimuli"]
         if X.shape[0] != self.target.shape[0]:
             raise ConfigError(f"{self.identifier}: {X.shape[0]} feature rows for {self.target.shape[0]} stimuli")
-        if not torch.isfinite(X).all():
+        if not all_finite(X):
             raise ConfigError(f"{self.identifier}: the model's features contain NaN/inf")
         splits = brainscore_splits(len(X), self.stratify)
         r = pls_cv_correlations(X, self.target, splits, device=context.device)
