@@ -34,6 +34,7 @@ __all__ = [
     "spectral_coefficients",
     "ridge_cv_correlations",
     "linear_cv_correlations",
+    "paired_tensors",
     "prepare_cv_inputs",
     "predict_folds",
 ]
@@ -129,6 +130,20 @@ def predict_folds(X: torch.Tensor, spectra: FoldSpectra, W: torch.Tensor) -> tor
     return pred + offset.unsqueeze(1)
 
 
+def paired_tensors(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    dtype: torch.dtype,
+    device: torch.device | str | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and responses as 2-D ``(n, -1)`` tensors in ``dtype`` on ``device`` (default: ``X``'s)."""
+    X = torch.as_tensor(X)
+    device = torch.device(device) if device is not None else X.device
+    X = X.to(device=device, dtype=dtype)
+    Y = torch.as_tensor(Y).to(device=device, dtype=dtype)
+    return X.reshape(len(X), -1), Y.reshape(len(Y), -1)
+
+
 def prepare_cv_inputs(
     X: torch.Tensor | np.ndarray,
     Y: torch.Tensor | np.ndarray,
@@ -138,11 +153,8 @@ def prepare_cv_inputs(
 ) -> tuple[torch.Tensor, ...]:
     """``(X, Y, train, out, test, y_shift)``: the data on the device in ``dtype``, centred globally (``y_shift``
     is the removed mean of ``Y``), the train / left-out indices (:func:`fold_index`) and ``(S, n)`` test masks."""
-    X = torch.as_tensor(X)
-    device = torch.device(device) if device is not None else X.device
-    X = X.to(device=device, dtype=dtype)
-    Y = torch.as_tensor(Y).to(device=device, dtype=dtype)
-    Y = Y.reshape(len(Y), -1)
+    X, Y = paired_tensors(X, Y, dtype, device)
+    device = X.device
     y_shift = Y.mean(0)
     X, Y = X - X.mean(0), Y - y_shift
     train, out = fold_index(splits, X.shape[0], device=device)

@@ -1,0 +1,108 @@
+"""Representational dissimilarity (RDM) metrics as brainscore-vision's ``rdm`` and ``rdm_cv``, in torch.
+
+brainscore-vision's ``RDM`` is ``1 - np.corrcoef`` between stimuli (each stimulus' features or
+neuroid responses, Pearson r over them); ``RDMSimilarity`` is scipy's ``spearmanr`` between the
+upper triangles (``k=1``) of the two RDMs; ``rdm`` compares the model's and the brain's RDMs over
+all stimuli. ``rdm_cv`` computes the same on the *test* rows of each of 10 splits
+(``test_size=0.9``; the train rows are unused) and averages over splits. rsatoolbox's
+``calc_rdm(method='correlation')`` and ``compare(method='spearman')`` are the same two steps.
+
+Only the upper triangle's correlations are used; ranks are average ranks of ties (as
+``scipy.stats.rankdata``), and Spearman's rho is the Pearson r of the ranks. The RDM of a subset of
+stimuli is the submatrix of the full RDM (a correlation between two stimuli does not depend on the
+others), so ``rdm_cv`` computes the correlations once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from callbacks.brainscore.metrics.ridge import paired_tensors
+
+__all__ = ["rdm", "average_ranks", "spearman", "rdm_similarity", "rdm_score", "rdm_cv_scores"]
+
+
+def _correlations(X: torch.Tensor) -> torch.Tensor:
+    """``(n, n)`` Pearson r between the rows of ``X`` (``np.corrcoef``)."""
+    Z = X - X.mean(1, keepdim=True)
+    Z = Z / Z.norm(dim=1, keepdim=True)
+    return (Z @ Z.T).clamp(-1.0, 1.0)
+
+
+def rdm(X: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """brainscore-vision's ``RDM``: ``1 - r`` between stimuli (rows of ``(n_stimuli, n_units)`` ``X``), ``(n, n)``."""
+    X = torch.as_tensor(X)
+    X = X.to(device=torch.device(device) if device is not None else X.device, dtype=dtype)
+    return 1.0 - _correlations(X.reshape(len(X), -1))
+
+
+def average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of a 1-D tensor, ties sharing their average rank (``scipy.stats.rankdata``)."""
+    values, order = torch.sort(x)
+    _, inverse, counts = torch.unique_consecutive(values, return_inverse=True, return_counts=True)
+    ends = torch.cumsum(counts, 0).to(x.dtype)
+    mean_rank = ends - (counts.to(x.dtype) - 1.0) / 2.0
+    ranks = torch.empty_like(x)
+    ranks[order] = mean_rank[inverse]
+    return ranks
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman's rho of two 1-D tensors (Pearson r of their average ranks), a 0-d tensor."""
+    ra, rb = average_ranks(a), average_ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return (ra @ rb) / (ra.norm() * rb.norm())
+
+
+def _upper(M: torch.Tensor) -> torch.Tensor:
+    """The strict upper triangle of a square matrix, row by row (``np.triu_indices(n, k=1)`` order)."""
+    i, j = torch.triu_indices(M.shape[0], M.shape[0], offset=1, device=M.device)
+    return M[i, j]
+
+
+def rdm_similarity(rdm1: torch.Tensor, rdm2: torch.Tensor) -> torch.Tensor:
+    """brainscore-vision's ``RDMSimilarity``: Spearman's rho of the two RDMs' upper triangles."""
+    return spearman(_upper(rdm1), _upper(rdm2))
+
+
+def rdm_score(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """brainscore-vision's ``rdm`` metric of features ``X`` and responses ``Y`` (rows = stimuli): a 0-d tensor."""
+    X, Y = paired_tensors(X, Y, dtype, device)
+    return spearman(_upper(_correlations(X)), _upper(_correlations(Y)))
+
+
+def rdm_cv_scores(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """brainscore-vision's ``rdm_cv`` before aggregation: the ``rdm`` score on each split's *test* rows.
+
+    Args:
+        X: ``(n_stimuli, n_features)`` model features.
+        Y: ``(n_stimuli, n_neuroids)`` responses, rows matching ``X``.
+        splits: ``(train_indices, test_indices)`` pairs (brainscore-vision: ``test_size=0.9``); only
+            the test rows are used.
+        dtype: computation dtype.
+        device: where to compute (default: ``X``'s device).
+
+    Returns:
+        ``(n_splits,)`` Spearman rhos; brainscore-vision's score is their mean.
+    """
+    X, Y = paired_tensors(X, Y, dtype, device)
+    rx, ry = _correlations(X), _correlations(Y)
+    scores = []
+    for _, te in splits:  # a split's RDM is a submatrix of the full one
+        idx = torch.as_tensor(np.asarray(te), dtype=torch.long, device=X.device)
+        scores.append(spearman(_upper(rx[idx][:, idx]), _upper(ry[idx][:, idx])))
+    return torch.stack(scores)
