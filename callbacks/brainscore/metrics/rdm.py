@@ -7,7 +7,7 @@ all stimuli. ``rdm_cv`` computes the same on the *test* rows of each of 10 split
 (``test_size=0.9``; the train rows are unused) and averages over splits. rsatoolbox's
 ``calc_rdm(method='correlation')`` and ``compare(method='spearman')`` are the same two steps.
 
-Only the upper triangle's correlations are used; ranks are average ranks of ties (as
+Only the upper triangle's correlations are computed (row blocks against the later rows); ranks are average ranks of ties (as
 ``scipy.stats.rankdata``), and Spearman's rho is the Pearson r of the ranks. The RDM of a subset of
 stimuli is the submatrix of the full RDM (a correlation between two stimuli does not depend on the
 others), so ``rdm_cv`` computes the correlations once.
@@ -27,9 +27,28 @@ __all__ = ["rdm", "average_ranks", "spearman", "rdm_similarity", "rdm_score", "r
 
 def _correlations(X: torch.Tensor) -> torch.Tensor:
     """``(n, n)`` Pearson r between the rows of ``X`` (``np.corrcoef``)."""
-    Z = X - X.mean(1, keepdim=True)
-    Z = Z / Z.norm(dim=1, keepdim=True)
+    Z = _standardised_rows(X)
     return (Z @ Z.T).clamp(-1.0, 1.0)
+
+
+def _standardised_rows(X: torch.Tensor) -> torch.Tensor:
+    """Rows centred and scaled to unit norm, so that their inner products are Pearson r."""
+    Z = X - X.mean(1, keepdim=True)
+    return Z / Z.norm(dim=1, keepdim=True)
+
+
+def _upper_correlations(X: torch.Tensor, block: int = 512) -> torch.Tensor:
+    """The strict upper triangle of :func:`_correlations` in ``np.triu_indices(n, k=1)`` order, from row blocks
+    against the rows after them only (half the products of the full matrix, no ``n x n`` index arrays)."""
+    Z = _standardised_rows(X)
+    n = Z.shape[0]
+    parts = []
+    for start in range(0, n, block):
+        M = (Z[start:start + block] @ Z[start:].T).clamp(-1.0, 1.0)  # (b, n - start)
+        rows = torch.arange(M.shape[0], device=Z.device).unsqueeze(1)
+        cols = torch.arange(M.shape[1], device=Z.device).unsqueeze(0)
+        parts.append(M[cols > rows])  # row-major: row by row, columns after the diagonal
+    return torch.cat(parts)
 
 
 def rdm(X: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
@@ -76,7 +95,7 @@ def rdm_score(
 ) -> torch.Tensor:
     """brainscore-vision's ``rdm`` metric of features ``X`` and responses ``Y`` (rows = stimuli): a 0-d tensor."""
     X, Y = paired_tensors(X, Y, dtype, device)
-    return spearman(_upper(_correlations(X)), _upper(_correlations(Y)))
+    return spearman(_upper_correlations(X), _upper_correlations(Y))
 
 
 def rdm_cv_scores(

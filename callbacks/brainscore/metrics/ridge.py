@@ -7,13 +7,17 @@ on the train rows of 10 splits, then correlates predictions and responses per ne
 rows (Pearson r). Aggregation, as brainscore-vision's ``CrossRegressedCorrelation``: median over
 neuroids per split, mean over splits.
 
-Both are solved exactly from one symmetric eigendecomposition per split, all splits in one batched
-call: of the ``p x p`` feature Gram matrix of the train rows when ``p <= n_train`` (computed as the
-Gram matrix of all rows minus that of the left-out rows), else of the ``n_train x n_train`` kernel
-(the dual). Every split then has principal axes ``V`` and eigenvalues ``lam`` of its centred train
-features, and a penalty ``alpha`` gives the coefficients ``W = V diag(1 / (lam + alpha)) V^T X_c^T Y_c``
-(``alpha = 0``: the pseudo-inverse over the numerically non-zero eigenvalues, as ``lstsq``). The same
-decomposition serves the ridge-CV metric (``ridgecv.py``).
+Both are solved exactly, all splits in one batched call, from each split's centred train
+statistics (:func:`fold_grams`): the ``p x p`` feature Gram matrix when ``p <= n_train`` (that of all
+rows minus that of the left-out rows), else the ``n_train x n_train`` kernel (the dual). Ridge solves
+``(X_c^T X_c + alpha I) W = X_c^T Y_c`` (or its dual) by Cholesky factorisation; least squares does
+the same with ``alpha = 0`` where the Gram matrix is numerically full rank, else takes the
+minimum-norm solution from the eigendecomposition (:func:`fold_spectra`: principal axes ``V``,
+eigenvalues ``lam``; eigenvalues below ``max(n_train, p) * eps`` of the largest are dropped). sklearn's
+``LinearRegression`` (scipy ``lstsq``, cutoff ``eps``) keeps the numerically null direction that
+centring creates when ``p >= n_train``, so there its solution depends on rounding; the two agree
+whenever the centred train features have full column rank. The eigendecomposition also serves the
+ridge-CV metric (``ridgecv.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from callbacks.brainscore.metrics.correlation import pearson_per_column
 from callbacks.brainscore.metrics.splits import split_masks
 
 __all__ = [
+    "FoldGrams",
     "FoldSpectra",
+    "fold_grams",
     "fold_spectra",
+    "ridge_coefficients",
     "fold_index",
     "spectral_coefficients",
     "ridge_cv_correlations",
@@ -78,8 +85,28 @@ def fold_index(splits: Sequence[tuple[np.ndarray, np.ndarray]], n: int, device=N
     return train, out
 
 
-def fold_spectra(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch.Tensor) -> FoldSpectra:
-    """Eigendecomposition of every split's centred train features, batched.
+@dataclass
+class FoldGrams:
+    """Each split's centred train statistics (batched over splits ``S``).
+
+    Attributes:
+        x_mean: ``(S, p)`` train means of ``X``; y_mean: ``(S, q)`` those of ``Y``.
+        cross: ``(S, p, q)`` centred cross products ``X_c^T Y_c``.
+        gram: ``(S, p, p)`` centred Gram matrices ``X_c^T X_c`` (primal, ``p <= n_train``), else None.
+        centred: ``(S, n_train, p)`` centred train rows (dual, ``p > n_train``), else None.
+        y_centred: ``(S, n_train, q)`` centred train targets (dual), else None.
+    """
+
+    x_mean: torch.Tensor
+    y_mean: torch.Tensor
+    cross: torch.Tensor
+    gram: torch.Tensor | None
+    centred: torch.Tensor | None
+    y_centred: torch.Tensor | None
+
+
+def fold_grams(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch.Tensor) -> FoldGrams:
+    """Centred train statistics of every split; the products of all rows minus those of the left-out rows.
 
     Args:
         X: ``(n, p)`` features, centred globally (any constant shift is fine; centring keeps precision).
@@ -87,26 +114,60 @@ def fold_spectra(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: tor
         train: ``(S, n_train)`` train row indices (see :func:`fold_index`).
         out: ``(S, n_out)`` the complementary rows.
     """
-    n, p = X.shape
+    p = X.shape[1]
     n_tr = train.shape[1]
     Xtr, Ytr = X[train], Y[train]  # (S, n_tr, p), (S, n_tr, q)
     mu, ymu = Xtr.mean(1), Ytr.mean(1)
     Xo, Yo = X[out], Y[out]
     cross = (X.T @ Y) - Xo.transpose(1, 2) @ Yo - n_tr * mu.unsqueeze(-1) * ymu.unsqueeze(1)
-    eps = torch.finfo(X.dtype).eps
-    if p <= n_tr:  # primal: p x p Gram of the train rows = all rows minus the left-out ones
-        G = (X.T @ X) - Xo.transpose(1, 2) @ Xo - n_tr * mu.unsqueeze(-1) * mu.unsqueeze(1)
-        lam, V = torch.linalg.eigh(G)
-        valid = lam > lam[:, -1:].clamp_min(0) * (max(n_tr, p) * eps)
-    else:  # dual: n_train x n_train kernel; V = X_c^T U / s
-        Xc = Xtr - mu.unsqueeze(1)
-        lam, U = torch.linalg.eigh(Xc @ Xc.transpose(1, 2))
-        valid = lam > lam[:, -1:].clamp_min(0) * (max(n_tr, p) * eps)
+    if p <= n_tr:
+        gram = (X.T @ X) - Xo.transpose(1, 2) @ Xo - n_tr * mu.unsqueeze(-1) * mu.unsqueeze(1)
+        return FoldGrams(mu, ymu, cross, gram, None, None)
+    return FoldGrams(mu, ymu, cross, None, Xtr - mu.unsqueeze(1), Ytr - ymu.unsqueeze(1))
+
+
+def fold_spectra(grams: FoldGrams) -> FoldSpectra:
+    """Eigendecomposition of every split's centred train features, batched: of the ``p x p`` Gram matrix
+    (primal) or of the ``n_train x n_train`` kernel (dual, then ``V = X_c^T U / s``)."""
+    M = grams.gram if grams.gram is not None else grams.centred @ grams.centred.transpose(1, 2)
+    lam, U = torch.linalg.eigh(M)
+    valid = lam > lam[:, -1:].clamp_min(0) * (max(M.shape[-1], grams.x_mean.shape[-1]) * torch.finfo(M.dtype).eps)
+    if grams.gram is not None:
+        V = U
+    else:
         s = torch.where(valid, lam, torch.ones_like(lam)).sqrt()
-        V = (Xc.transpose(1, 2) @ U) / s.unsqueeze(1)
+        V = (grams.centred.transpose(1, 2) @ U) / s.unsqueeze(1)
     lam = torch.where(valid, lam, torch.zeros_like(lam))
-    V = V * valid.unsqueeze(1)
-    return FoldSpectra(V=V, lam=lam, valid=valid, x_mean=mu, y_mean=ymu, cross=cross)
+    return FoldSpectra(V=V * valid.unsqueeze(1), lam=lam, valid=valid, x_mean=grams.x_mean, y_mean=grams.y_mean,
+                       cross=grams.cross)
+
+
+def ridge_coefficients(grams: FoldGrams, alpha: float) -> torch.Tensor:
+    """Ridge coefficients ``(S, p, q)`` by batched Cholesky factorisations.
+
+    Primal: ``W = (X_c^T X_c + alpha I)^-1 X_c^T Y_c``; dual: ``W = X_c^T (X_c X_c^T + alpha I)^-1 Y_c``.
+    ``alpha = 0`` (least squares) uses the factorisation only where it succeeds with every pivot above
+    the rank threshold, and the pseudo-inverse of :func:`fold_spectra` (the minimum-norm solution) for
+    the other splits and always in the dual, whose centred kernel is singular.
+    """
+    M = grams.gram if grams.gram is not None else grams.centred @ grams.centred.transpose(1, 2)
+    M = M + alpha * torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
+    L, info = torch.linalg.cholesky_ex(M)
+    pivots = torch.diagonal(L, dim1=-2, dim2=-1) ** 2
+    limit = max(M.shape[-1], grams.x_mean.shape[-1]) * torch.finfo(M.dtype).eps
+    ok = (info == 0) & (pivots.amin(-1) > pivots.amax(-1) * limit)
+    if grams.gram is None and alpha <= 0:  # the kernel of centred rows is singular: always the pseudo-inverse
+        ok = torch.zeros_like(ok)
+    if grams.gram is not None:
+        W = torch.cholesky_solve(grams.cross, L)
+    else:
+        W = grams.centred.transpose(1, 2) @ torch.cholesky_solve(grams.y_centred, L)
+    if alpha <= 0 and not bool(ok.all()):
+        spectra = fold_spectra(grams)
+        pinv = torch.where(spectra.valid, 1.0 / torch.where(spectra.valid, spectra.lam, torch.ones_like(spectra.lam)),
+                           torch.zeros_like(spectra.lam))
+        W = torch.where(ok[:, None, None], W, spectral_coefficients(spectra, pinv))
+    return W
 
 
 def spectral_coefficients(spectra: FoldSpectra, gain: torch.Tensor) -> torch.Tensor:
@@ -122,9 +183,9 @@ def spectral_coefficients(spectra: FoldSpectra, gain: torch.Tensor) -> torch.Ten
     return spectra.V @ (torch.where(spectra.valid.unsqueeze(-1), g, torch.zeros_like(g)) * B)
 
 
-def predict_folds(X: torch.Tensor, spectra: FoldSpectra, W: torch.Tensor) -> torch.Tensor:
-    """``(S, n, q)`` predictions of every split's fit for all rows of ``X``."""
-    offset = spectra.y_mean - (spectra.x_mean.unsqueeze(1) @ W).squeeze(1)  # (S, q)
+def predict_folds(X: torch.Tensor, fit: FoldGrams | FoldSpectra, W: torch.Tensor) -> torch.Tensor:
+    """``(S, n, q)`` predictions of every split's coefficients ``W`` (with its train means) for all rows of ``X``."""
+    offset = fit.y_mean - (fit.x_mean.unsqueeze(1) @ W).squeeze(1)  # (S, q)
     S, p, q = W.shape
     pred = (X @ W.permute(1, 0, 2).reshape(p, S * q)).reshape(X.shape[0], S, q).transpose(0, 1)
     return pred + offset.unsqueeze(1)
@@ -184,9 +245,8 @@ def ridge_cv_correlations(
         ``(n_splits, n_neuroids)`` correlations (NaN where a prediction or target is constant).
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
-    spectra = fold_spectra(X, Y, train, out)
-    W = spectral_coefficients(spectra, 1.0 / (spectra.lam + alpha))
-    return pearson_per_column(predict_folds(X, spectra, W), Y.unsqueeze(0), test)
+    grams = fold_grams(X, Y, train, out)
+    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, alpha)), Y.unsqueeze(0), test)
 
 
 def linear_cv_correlations(
@@ -212,8 +272,5 @@ def linear_cv_correlations(
         ``(n_splits, n_neuroids)`` correlations on the held-out rows.
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
-    spectra = fold_spectra(X, Y, train, out)
-    gain = torch.where(spectra.valid, 1.0 / torch.where(spectra.valid, spectra.lam, torch.ones_like(spectra.lam)),
-                       torch.zeros_like(spectra.lam))
-    W = spectral_coefficients(spectra, gain)
-    return pearson_per_column(predict_folds(X, spectra, W), Y.unsqueeze(0), test)
+    grams = fold_grams(X, Y, train, out)
+    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, 0.0)), Y.unsqueeze(0), test)

@@ -26,6 +26,7 @@ import torch
 from callbacks.brainscore.metrics.correlation import pearson_per_column
 from callbacks.brainscore.metrics.ridge import (
     FoldSpectra,
+    fold_grams,
     fold_spectra,
     predict_folds,
     prepare_cv_inputs,
@@ -123,7 +124,7 @@ def ridgecv_cv_correlations(
     """
     grid = check_alphas(alphas)
     X, Y, train, out, test, y_shift = prepare_cv_inputs(X, Y, splits, dtype, device)
-    spectra = fold_spectra(X, Y, train, out)
+    spectra = fold_spectra(fold_grams(X, Y, train, out))
     index = loo_alphas(X, Y, train, spectra, grid, alpha_per_target)  # (S, q)
     chosen = torch.tensor(grid, dtype=X.dtype, device=X.device)[index]
     gain = 1.0 / (spectra.lam.unsqueeze(-1) + chosen.unsqueeze(1))  # (S, r, q)
