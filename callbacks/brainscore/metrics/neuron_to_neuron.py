@@ -67,7 +67,7 @@ def neuron_to_neuron_cv_correlations(
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
     mapping = best_features(X, Y, train, out)  # (S, q)
-    S, q = mapping.shape
-    pred = X[:, mapping.reshape(-1)].reshape(X.shape[0], S, q).transpose(0, 1)  # (S, n, q)
-    r = pearson_per_column(pred, Y.unsqueeze(0), test)
+    Xte = X[test]  # (S, n_test, p)
+    pred = Xte.gather(2, mapping.unsqueeze(1).expand(-1, Xte.shape[1], -1))  # each neuroid's feature
+    r = pearson_per_column(pred, Y[test])
     return (r, mapping) if return_mapping else r

@@ -61,11 +61,13 @@ def rdm(X: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64, device
 def average_ranks(x: torch.Tensor) -> torch.Tensor:
     """1-based ranks of a 1-D tensor, ties sharing their average rank (``scipy.stats.rankdata``)."""
     values, order = torch.sort(x)
+    ranks = torch.empty_like(x)
+    if not bool((values[1:] == values[:-1]).any()):  # no ties: the inverse permutation
+        ranks[order] = torch.arange(1, len(x) + 1, dtype=x.dtype, device=x.device)
+        return ranks
     _, inverse, counts = torch.unique_consecutive(values, return_inverse=True, return_counts=True)
     ends = torch.cumsum(counts, 0).to(x.dtype)
-    mean_rank = ends - (counts.to(x.dtype) - 1.0) / 2.0
-    ranks = torch.empty_like(x)
-    ranks[order] = mean_rank[inverse]
+    ranks[order] = (ends - (counts.to(x.dtype) - 1.0) / 2.0)[inverse]
     return ranks
 
 

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from callbacks.brainscore.metrics.correlation import pearson_per_column
-from callbacks.brainscore.metrics.splits import split_masks
 
 __all__ = [
     "FoldGrams",
@@ -116,14 +115,13 @@ def fold_grams(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch
     """
     p = X.shape[1]
     n_tr = train.shape[1]
-    Xtr, Ytr = X[train], Y[train]  # (S, n_tr, p), (S, n_tr, q)
-    mu, ymu = Xtr.mean(1), Ytr.mean(1)
-    Xo, Yo = X[out], Y[out]
+    Xo, Yo = X[out], Y[out]  # (S, n_out, p), (S, n_out, q)
+    mu, ymu = (X.sum(0) - Xo.sum(1)) / n_tr, (Y.sum(0) - Yo.sum(1)) / n_tr
     cross = (X.T @ Y) - Xo.transpose(1, 2) @ Yo - n_tr * mu.unsqueeze(-1) * ymu.unsqueeze(1)
     if p <= n_tr:
         gram = (X.T @ X) - Xo.transpose(1, 2) @ Xo - n_tr * mu.unsqueeze(-1) * mu.unsqueeze(1)
         return FoldGrams(mu, ymu, cross, gram, None, None)
-    return FoldGrams(mu, ymu, cross, None, Xtr - mu.unsqueeze(1), Ytr - ymu.unsqueeze(1))
+    return FoldGrams(mu, ymu, cross, None, X[train] - mu.unsqueeze(1), Y[train] - ymu.unsqueeze(1))
 
 
 def fold_spectra(grams: FoldGrams) -> FoldSpectra:
@@ -183,9 +181,13 @@ def spectral_coefficients(spectra: FoldSpectra, gain: torch.Tensor) -> torch.Ten
     return spectra.V @ (torch.where(spectra.valid.unsqueeze(-1), g, torch.zeros_like(g)) * B)
 
 
-def predict_folds(X: torch.Tensor, fit: FoldGrams | FoldSpectra, W: torch.Tensor) -> torch.Tensor:
-    """``(S, n, q)`` predictions of every split's coefficients ``W`` (with its train means) for all rows of ``X``."""
+def predict_folds(X: torch.Tensor, fit: FoldGrams | FoldSpectra, W: torch.Tensor,
+                  rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Predictions of every split's coefficients ``W`` (with its train means): ``(S, n, q)`` for all rows of
+    ``X``, or ``(S, m, q)`` for each split's own ``rows`` (``(S, m)`` indices, e.g. its test rows)."""
     offset = fit.y_mean - (fit.x_mean.unsqueeze(1) @ W).squeeze(1)  # (S, q)
+    if rows is not None:
+        return X[rows] @ W + offset.unsqueeze(1)
     S, p, q = W.shape
     pred = (X @ W.permute(1, 0, 2).reshape(p, S * q)).reshape(X.shape[0], S, q).transpose(0, 1)
     return pred + offset.unsqueeze(1)
@@ -213,13 +215,13 @@ def prepare_cv_inputs(
     device: torch.device | str | None,
 ) -> tuple[torch.Tensor, ...]:
     """``(X, Y, train, out, test, y_shift)``: the data on the device in ``dtype``, centred globally (``y_shift``
-    is the removed mean of ``Y``), the train / left-out indices (:func:`fold_index`) and ``(S, n)`` test masks."""
+    is the removed mean of ``Y``), the train / left-out indices (:func:`fold_index`) and the ``(S, n_test)`` test indices."""
     X, Y = paired_tensors(X, Y, dtype, device)
     device = X.device
     y_shift = Y.mean(0)
     X, Y = X - X.mean(0), Y - y_shift
     train, out = fold_index(splits, X.shape[0], device=device)
-    _, test = split_masks(splits, X.shape[0], device=device, dtype=dtype)
+    test = torch.stack([torch.as_tensor(np.sort(te), dtype=torch.long) for _, te in splits]).to(device)
     return X, Y, train, out, test, y_shift
 
 
@@ -246,7 +248,7 @@ def ridge_cv_correlations(
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
     grams = fold_grams(X, Y, train, out)
-    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, alpha)), Y.unsqueeze(0), test)
+    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, alpha), test), Y[test])
 
 
 def linear_cv_correlations(
@@ -273,4 +275,4 @@ def linear_cv_correlations(
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
     grams = fold_grams(X, Y, train, out)
-    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, 0.0)), Y.unsqueeze(0), test)
+    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, 0.0), test), Y[test])

@@ -129,5 +129,5 @@ def ridgecv_cv_correlations(
     chosen = torch.tensor(grid, dtype=X.dtype, device=X.device)[index]
     gain = 1.0 / (spectra.lam.unsqueeze(-1) + chosen.unsqueeze(1))  # (S, r, q)
     pred = predict_folds(X, spectra, spectral_coefficients(spectra, gain))
-    r = pearson_per_column(pred, Y.unsqueeze(0), test)
+    r = pearson_per_column(pred.gather(1, test.unsqueeze(-1).expand(-1, -1, pred.shape[-1])), Y[test])
     return (r, chosen, pred + y_shift) if return_predictions else (r, chosen)
