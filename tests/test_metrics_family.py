@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.stats import rankdata
-from sklearn.linear_model import RidgeCV
+from scipy.stats import pearsonr, rankdata
+from sklearn.linear_model import Ridge, RidgeCV
 
 from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.metrics.cka import cka_cv_scores, cka_score
@@ -146,3 +146,23 @@ def test_registry_names_and_unknown_metric():
     assert set(METRICS) == {"pls", "ridge", "ridgecv", "linear", "neuron_to_neuron", "cka", "rdm"}
     with pytest.raises(ConfigError, match=r"`benchmark.metric`.*nearest: ridge"):
         check_metric("rigde", "benchmark.metric")
+
+
+def test_wide_features_take_the_dual_and_stimulus_space_paths():
+    """p > n: ridge in the n x n dual equals sklearn ``Ridge``; CKA from n x n kernels equals brainscore-vision's."""
+    import_brainscore_vision()
+    from brainscore_vision.metrics.cka.metric import linear_CKA, unbiased_linear_CKA
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 200)) + 1.0
+    Y = X[:, :50] @ rng.normal(size=(50, 80)) + rng.normal(size=(30, 80))
+    splits = brainscore_splits(30, n_splits=2)
+    r = ridge_cv_correlations(X, Y[:, :4], splits, alpha=1.0)
+    for s, (tr, te) in enumerate(splits):
+        pred = Ridge(alpha=1.0).fit(X[tr], Y[tr, :4]).predict(X[te])
+        np.testing.assert_allclose(r[s].numpy(), [pearsonr(pred[:, j], Y[te, j])[0] for j in range(4)], atol=1e-10)
+    subsets = [(np.arange(5), np.arange(5, 30)), (np.arange(25, 30), np.arange(25))]
+    for unbiased, ref in [(True, unbiased_linear_CKA), (False, linear_CKA)]:
+        assert abs(float(cka_score(X, Y, unbiased=unbiased)) - ref(X, Y)) < 1e-10
+        np.testing.assert_allclose(cka_cv_scores(X, Y, subsets, unbiased=unbiased).numpy(),
+                                   [ref(X[te], Y[te]) for _, te in subsets], atol=1e-10)
