@@ -2,7 +2,7 @@
 
 brainscore-vision's ``ridge`` metric fits sklearn ``Ridge(alpha=1)`` (``fit_intercept=True``, the
 sklearn default; its ``ridge_regression()``) and ``linear_predictivity`` fits ``LinearRegression()``
-(least squares with an intercept; the minimum-norm solution when features outnumber stimuli), each
+(least squares with an intercept), each
 on the train rows of 10 splits, then correlates predictions and responses per neuroid on the test
 rows (Pearson r). Aggregation, as brainscore-vision's ``CrossRegressedCorrelation``: median over
 neuroids per split, mean over splits.
