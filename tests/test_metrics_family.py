@@ -14,9 +14,17 @@ from scipy.stats import pearsonr, rankdata
 from sklearn.linear_model import Ridge, RidgeCV
 
 from callbacks.brainscore.brainio_data import import_brainscore_vision
-from callbacks.brainscore.metrics.cka import cka_cv_scores, cka_score
+from callbacks.brainscore.metrics.cka import cka_cv_scores, cka_score, cka_split_half_ceiling
 from callbacks.brainscore.metrics.neuron_to_neuron import neuron_to_neuron_cv_correlations
-from callbacks.brainscore.metrics.rdm import average_ranks, rdm, rdm_cv_scores, rdm_score, rdm_similarity
+from callbacks.brainscore.metrics.rdm import (
+    average_ranks,
+    rdm,
+    rdm_cv_scores,
+    rdm_score,
+    rdm_similarity,
+    rdm_split_half_ceiling,
+    repetition_halves,
+)
 from callbacks.brainscore.metrics.registry import METRICS, aggregate_regression, check_metric
 from callbacks.brainscore.metrics.ridge import linear_cv_correlations, ridge_cv_correlations
 from callbacks.brainscore.metrics.ridgecv import BRAINSCORE_ALPHAS, ridgecv_cv_correlations
@@ -166,3 +174,17 @@ def test_wide_features_take_the_dual_and_stimulus_space_paths():
         assert abs(float(cka_score(X, Y, unbiased=unbiased)) - ref(X, Y)) < 1e-10
         np.testing.assert_allclose(cka_cv_scores(X, Y, subsets, unbiased=unbiased).numpy(),
                                    [ref(X[te], Y[te]) for _, te in subsets], atol=1e-10)
+
+
+def test_similarity_ceilings_are_split_half_scores_and_fall_with_noise():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(40, 10))
+    clean, noisy = (signal[None] + s * rng.normal(size=(6, 40, 10)) for s in (0.3, 3.0))
+    h1, h2 = repetition_halves(noisy)
+    for ceiling, score in [(rdm_split_half_ceiling, rdm_score), (cka_split_half_ceiling, cka_score)]:
+        result = ceiling(noisy)
+        rho = float(score(h1[3], h2[3]))
+        assert abs(float(result["per_split"][3]) - 2 * rho / (1 + rho)) < 1e-12
+        assert float(ceiling(clean)["ceiling"]) > 0.9 > 0.5 > float(result["ceiling"])
+    with pytest.raises(ConfigError, match="repetitions >= 2"):
+        rdm_split_half_ceiling(noisy[:1])

@@ -22,9 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from callbacks.brainscore.metrics.ceiling import spearman_brown
+from callbacks.brainscore.metrics.rdm import repetition_halves
 from callbacks.brainscore.metrics.ridge import paired_tensors
 
-__all__ = ["hsic", "cka_score", "cka_cv_scores"]
+__all__ = ["hsic", "cka_score", "cka_cv_scores", "cka_split_half_ceiling"]
 
 
 def _subsets(n: int, keep: Sequence[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,3 +160,26 @@ def cka_cv_scores(
     """
     X, Y = paired_tensors(X, Y, dtype, device)
     return _cka(X, Y, [te for _, te in splits], unbiased)
+
+
+def cka_split_half_ceiling(
+    responses: torch.Tensor | np.ndarray,
+    unbiased: bool = True,
+    n_splits: int = 10,
+    random_state: int = 1,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> dict[str, torch.Tensor]:
+    """The CKA analogue of the split-half ceiling: the ceiling that fits the ``cka`` metric.
+
+    For each split of the repetitions in halves (:func:`~.rdm.repetition_halves`, those of the
+    internal-consistency ceiling), the CKA of the two half means, Spearman-Brown corrected to the full
+    number of repetitions (``2 c / (1 + c)``); the ceiling is the mean over splits.
+
+    Returns:
+        dict with ``ceiling`` (0-d) and ``per_split`` ``(n_splits,)``.
+    """
+    h1, h2 = repetition_halves(responses, n_splits, random_state, dtype, device)
+    everything = [np.arange(h1.shape[1])]
+    per_split = spearman_brown(torch.cat([_cka(a, b, everything, unbiased) for a, b in zip(h1, h2)]))
+    return {"ceiling": per_split.mean(), "per_split": per_split}

@@ -19,10 +19,22 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from sklearn.model_selection import ShuffleSplit
 
+from callbacks.brainscore.metrics.ceiling import spearman_brown
 from callbacks.brainscore.metrics.ridge import paired_tensors
+from neuroalign.core.errors import ConfigError
 
-__all__ = ["rdm", "average_ranks", "spearman", "rdm_similarity", "rdm_score", "rdm_cv_scores"]
+__all__ = [
+    "rdm",
+    "average_ranks",
+    "spearman",
+    "rdm_similarity",
+    "rdm_score",
+    "rdm_cv_scores",
+    "repetition_halves",
+    "rdm_split_half_ceiling",
+]
 
 
 def _correlations(X: torch.Tensor) -> torch.Tensor:
@@ -127,3 +139,52 @@ def rdm_cv_scores(
         idx = torch.as_tensor(np.asarray(te), dtype=torch.long, device=X.device)
         scores.append(spearman(_upper(rx[idx][:, idx]), _upper(ry[idx][:, idx])))
     return torch.stack(scores)
+
+
+def repetition_halves(
+    responses: torch.Tensor | np.ndarray,
+    n_splits: int = 10,
+    random_state: int = 1,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two ``(n_splits, stimuli, neuroids)`` half means of ``(repetitions, stimuli, neuroids)`` responses.
+
+    The halves are those of the internal-consistency ceiling (``ceiling.py``): sklearn
+    ``ShuffleSplit(train_size=0.5, random_state=1)`` over the repetition indices; missing trials
+    (NaN) are left out of a half's mean.
+
+    Raises:
+        ConfigError: fewer than 2 repetitions.
+    """
+    R = torch.as_tensor(responses).to(device=device, dtype=dtype)
+    if R.dim() != 3 or R.shape[0] < 2:
+        raise ConfigError(
+            f"split-half ceilings need (repetitions >= 2, stimuli, neuroids) responses, got shape {tuple(R.shape)} "
+            "(responses.npy)"
+        )
+    splits = ShuffleSplit(n_splits=n_splits, train_size=0.5, random_state=random_state).split(np.zeros(R.shape[0]))
+    halves = [(R[torch.as_tensor(a)].nanmean(0), R[torch.as_tensor(b)].nanmean(0)) for a, b in splits]
+    return torch.stack([h[0] for h in halves]), torch.stack([h[1] for h in halves])
+
+
+def rdm_split_half_ceiling(
+    responses: torch.Tensor | np.ndarray,
+    n_splits: int = 10,
+    random_state: int = 1,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> dict[str, torch.Tensor]:
+    """Split-half reliability of the brain's RDM: the ceiling that fits the ``rdm`` metric.
+
+    For each split of the repetitions in halves (:func:`repetition_halves`), the ``rdm`` score of
+    the two half-mean RDMs, Spearman-Brown corrected to the full number of repetitions
+    (``2 rho / (1 + rho)``); the ceiling is the mean over splits.
+
+    Returns:
+        dict with ``ceiling`` (0-d) and ``per_split`` ``(n_splits,)``.
+    """
+    h1, h2 = repetition_halves(responses, n_splits, random_state, dtype, device)
+    rho = torch.stack([spearman(_upper_correlations(a), _upper_correlations(b)) for a, b in zip(h1, h2)])
+    per_split = spearman_brown(rho)
+    return {"ceiling": per_split.mean(), "per_split": per_split}

@@ -22,7 +22,9 @@ name                      brainscore-vision counterpart                 ceiling 
 Aggregation as brainscore-vision: a regression (``kind == "regression"``: ``(splits, neuroids)``
 Pearson r on held-out rows) scores the mean over splits of the median over neuroids
 (:func:`aggregate_regression`); ``cka`` and ``rdm`` are one number over all stimuli (their ``_cv``
-forms: the mean over splits).
+forms: the mean over splits). The regressions' ceiling is :func:`~.ceiling.internal_consistency`;
+``rdm``'s is :func:`~.rdm.rdm_split_half_ceiling` and ``cka``'s :func:`~.cka.cka_split_half_ceiling`
+(the same repetition halves, the metric between the two half means, Spearman-Brown corrected).
 """
 
 from __future__ import annotations
