@@ -15,7 +15,14 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+#: pytest-xdist workers share the cores: each gets its share of threads (oversubscribed tiny ops stall)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Slow end-to-end tests first, so a parallel run does not end waiting on one of them (order kept otherwise)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)
