@@ -8,7 +8,7 @@ from PIL import Image
 from torch import nn
 
 from callbacks.brainscore.types import StimulusSet
-from callbacks.brainscore.features import SparseProjection, extract_features
+from callbacks.brainscore.features import SparseProjection, extract_features, image_batches
 from callbacks.brainscore.screen import load_stimulus
 
 
@@ -65,6 +65,24 @@ def test_projection_preserves_inner_products_and_is_fixed():
 def test_small_stimuli_are_placed_on_grey(tmp_path):
     p = tmp_path / "w.png"
     Image.fromarray(np.full((10, 10, 3), 255, np.uint8)).save(p)
-    img = load_stimulus(p, (16, 16), stimulus_degrees=4.0, model_degrees=8.0)
+    img = load_stimulus(p, (16, 16), stimulus_degrees=4.0, model_degrees=8.0).float() / 255
     grey = torch.tensor(128 / 255)  # brainscore-vision's canvas: PIL 'gray'
     assert img.shape == (3, 16, 16) and img[:, 0, 0].allclose(grey) and img[:, 8, 8].allclose(torch.tensor(1.0))
+
+
+def test_pixels_are_kept_between_rounds_and_read_again_when_a_file_changes(tmp_path, monkeypatch):
+    import os
+
+    import callbacks.brainscore.screen as screen
+
+    stimuli = _set(tmp_path)
+    reads = []
+    real = screen.read_rgb
+    monkeypatch.setattr(screen, "read_rgb", lambda path, *a: reads.append(path) or real(path, *a))
+    first = torch.cat(list(image_batches(stimuli, (8, 8), batch_size=2)))
+    again = torch.cat(list(image_batches(stimuli, (8, 8), batch_size=2)))
+    assert len(reads) == len(stimuli) and torch.equal(first, again)  # the second round read no file
+    Image.fromarray(np.full((12, 12, 3), 255, np.uint8)).save(stimuli.paths[0])  # was black
+    os.utime(stimuli.paths[0], ns=(1, 1))
+    changed = torch.cat(list(image_batches(stimuli, (8, 8), batch_size=2)))
+    assert len(reads) == 2 * len(stimuli) and changed[0].min() == 1.0 and torch.equal(changed[1:], first[1:])

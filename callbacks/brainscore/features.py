@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 
 import torch
@@ -62,13 +64,50 @@ MEMORY_FRACTION = 0.8
 DEFAULT_INPUT_SIDE = 224
 
 
+#: bytes of model-input pixels (uint8, placed and resized) kept between scoring rounds; 0 turns the cache off
+STIMULUS_CACHE_BYTES = 2 * 1024**3
+_pixel_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+
+def _pixel_key(stimuli: StimulusSet, hw: tuple[int, int], model_visual_degrees: float) -> str:
+    """The stimulus set at this input size and field of view, and each file's size and modification time."""
+    stats = []
+    for path in stimuli.paths:
+        try:
+            st = os.stat(path)
+            stats.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append(None)  # read_rgb names the missing file
+    return hashlib.sha1(repr((stimuli.key, tuple(hw), float(model_visual_degrees), stats)).encode()).hexdigest()
+
+
 def image_batches(
     stimuli: StimulusSet, hw: tuple[int, int], batch_size: int = 64, model_visual_degrees: float = 8.0
 ) -> Iterator[torch.Tensor]:
-    """``(B, 3, H, W)`` batches of the stimulus set's images, in order."""
+    """``(B, 3, H, W)`` float [0, 1] batches of the stimulus set's images placed on the model's screen, in order.
+
+    The uint8 pixels of every image are kept in memory (up to :data:`STIMULUS_CACHE_BYTES` over all stimulus
+    sets, least recently used dropped first), so later scoring rounds -- every epoch -- neither decode nor
+    resize the files again; a file that changes size or modification time is read anew.
+    """
+    key = _pixel_key(stimuli, hw, model_visual_degrees)
+    pixels = _pixel_cache.get(key)
+    if pixels is not None:
+        _pixel_cache.move_to_end(key)
+        for start in range(0, len(stimuli), batch_size):
+            yield pixels[start : start + batch_size].float().div_(255.0)
+        return
+    chunks = []
     for start in range(0, len(stimuli), batch_size):
         paths = stimuli.paths[start : start + batch_size]
-        yield torch.stack([load_stimulus(p, hw, stimuli.visual_degrees, model_visual_degrees, stimuli.config_key) for p in paths])
+        chunk = torch.stack([load_stimulus(p, hw, stimuli.visual_degrees, model_visual_degrees, stimuli.config_key) for p in paths])
+        chunks.append(chunk)
+        yield chunk.float().div_(255.0)
+    size = sum(c.numel() for c in chunks)
+    if 0 < size <= STIMULUS_CACHE_BYTES:
+        _pixel_cache[key] = torch.cat(chunks)
+        while sum(t.numel() for t in _pixel_cache.values()) > STIMULUS_CACHE_BYTES:
+            _pixel_cache.popitem(last=False)
 
 
 class SparseProjection:

@@ -27,7 +27,7 @@ from PIL import Image
 
 from neuroalign.core.images import read_rgb
 
-__all__ = ["GREY", "place_on_screen", "to_model_input", "load_stimulus"]
+__all__ = ["GREY", "place_on_screen", "to_model_pixels", "to_model_input", "load_stimulus"]
 
 #: the canvas colour brainscore-vision uses (PIL's ``'gray'``)
 GREY: tuple[int, int, int] = (128, 128, 128)
@@ -50,12 +50,16 @@ def place_on_screen(image: Image.Image, stimulus_degrees: float, model_degrees: 
     return image.crop((int(left), int(upper), int(right), int(lower)))
 
 
-def to_model_input(image: Image.Image, hw: tuple[int, int]) -> torch.Tensor:
-    """A ``(3, H, W)`` float32 [0, 1] tensor of an RGB image resized (as 8 bits, antialiased) to ``hw``."""
+def to_model_pixels(image: Image.Image, hw: tuple[int, int]) -> torch.Tensor:
+    """A ``(3, H, W)`` uint8 tensor of an RGB image resized (as 8 bits, antialiased) to ``hw``."""
     from torchvision.transforms.functional import pil_to_tensor, resize
 
-    tensor = resize(pil_to_tensor(image.convert("RGB")), list(hw), antialias=True)
-    return tensor.float().div_(255.0)
+    return resize(pil_to_tensor(image.convert("RGB")), list(hw), antialias=True)
+
+
+def to_model_input(image: Image.Image, hw: tuple[int, int]) -> torch.Tensor:
+    """:func:`to_model_pixels` as a ``(3, H, W)`` float32 [0, 1] tensor (divided by 255)."""
+    return to_model_pixels(image, hw).float().div_(255.0)
 
 
 def load_stimulus(
@@ -66,7 +70,7 @@ def load_stimulus(
     config_key: str = "stimulus images",
     hint: str = "",
 ) -> torch.Tensor:
-    """Read one stimulus file, place it on the model's screen and return the model's ``(3, H, W)`` input.
+    """Read one stimulus file, place it on the model's screen and return the model's ``(3, H, W)`` uint8 pixels.
 
     Args:
         path: the image file.
@@ -77,4 +81,4 @@ def load_stimulus(
         hint: how to fix an unreadable file (default: leave it out of ``config_key``).
     """
     image = read_rgb(path, config_key, hint)
-    return to_model_input(place_on_screen(image, stimulus_degrees, model_degrees), hw)
+    return to_model_pixels(place_on_screen(image, stimulus_degrees, model_degrees), hw)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import warnings
+
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from neuroalign.core.errors import ConfigError
 
@@ -76,28 +78,30 @@ def human_error_matrix(
 
 
 def normalized_dprimes(err: np.ndarray, truths: Sequence[str], objects: Sequence[str], cap: float = 5.0) -> np.ndarray:
-    """Normalised d' per image x distractor from an error matrix (see module doc)."""
+    """Normalised d' per image x distractor from an error matrix (see module doc), vectorised over cells.
+
+    For image ``i`` (truth ``t``) and distractor column ``j``: ``z(1 - err[i, j]) - z(FA[j, t])`` with
+    ``FA[j, t]`` the mean error of the images of object ``j`` in column ``t``; clipped to +-``cap``; then
+    the mean over the images of each (truth, distractor) is subtracted. Cells with truth == distractor,
+    or without a false-alarm rate, are NaN.
+    """
     truths = np.asarray(truths).astype(str)
-    objects = list(objects)
-    dprime = np.full_like(err, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
-        for j, distractor in enumerate(objects):
-            of_distractor = truths == distractor
-            for t in np.unique(truths):
-                rows = truths == t
-                if t == distractor:
-                    continue
-                # false alarms: images of the distractor object on which the truth object was chosen
-                fa = np.nanmean(err[of_distractor, objects.index(t)]) if of_distractor.any() else np.nan
-                d = norm.ppf(1 - err[rows, j]) - norm.ppf(fa)
-                dprime[rows, j] = np.clip(d, -cap, cap)
-        for j in range(len(objects)):
-            for t in np.unique(truths):
-                rows = truths == t
-                block = dprime[rows, j]
-                if np.isfinite(block).any():
-                    dprime[rows, j] = block - np.nanmean(block)
+    objects = [str(o) for o in objects]
+    column = {o: k for k, o in enumerate(objects)}
+    truth_col = np.asarray([column.get(t, -1) for t in truths])
+    n_objects = len(objects)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN means are NaN, as intended
+        # FA[j, t]: images of object j, their error in column t
+        fa = np.stack([np.nanmean(err[truth_col == j], axis=0) if (truth_col == j).any() else np.full(n_objects, np.nan)
+                       for j in range(n_objects)])
+        rate = fa[np.arange(n_objects)[None, :], np.where(truth_col >= 0, truth_col, 0)[:, None]]  # (images, objects)
+        dprime = np.clip(ndtri(1 - err) - ndtri(rate), -cap, cap)
+        dprime[truth_col < 0] = np.nan
+        dprime[np.arange(len(truths))[truth_col >= 0], truth_col[truth_col >= 0]] = np.nan
+        for t in np.unique(truth_col[truth_col >= 0]):
+            rows = truth_col == t
+            dprime[rows] -= np.nanmean(dprime[rows], axis=0)
     return dprime
 
 
