@@ -18,7 +18,9 @@ def _command(marker: str) -> str:
 def test_readme_commands_install_then_run():
     main, tests = _command("main-command"), _command("test-command")
     assert main.startswith("pip install -e .") and "neuroalign fit -c configs/quickstart.yaml" in main
-    assert tests.startswith("pip install -e '.[test]'") and tests.endswith("python -m pytest")
+    assert tests.startswith("pip install -e '.[test]'") and "python -m pytest" in tests
+    assert "-n 2 --dist loadfile" in tests  # pyproject's test extra carries pytest-xdist
+    assert "pytest-xdist" in (ROOT / "pyproject.toml").read_text()
     for config in re.findall(r"-c (\S+\.yaml)", main):
         assert (ROOT / config).is_file(), config
 
