@@ -30,6 +30,27 @@ has no such attribute) and
 * logs the ``brainscore/table`` W&B table when a ``WandbLogger`` is attached: one row per scored epoch
   so far (``epoch``, ``step``, the region scores, ``behavior``, ``average``, ``rho_hierarchy``).
 
+Layer profiles (``profile_layers: [names or globs]``): at every scoring epoch each candidate layer is also
+scored on every region's benchmarks, from the same forward pass as the mapped layers, and each region's best
+layer is chosen on held-out CV splits (:mod:`callbacks.brainscore.profile`: the first
+``profile_selection_splits`` of each benchmark's splits select, the rest report). Globs are expanded against
+the network's module names at setup (one that matches nothing stops the run there, naming it and the nearest
+layer names), and every benchmark must give per-split scores (a cross-validated metric). Per epoch:
+
+* logged: ``brainscore/<region>_profile_selected`` (the best layer's selection-split score),
+  ``brainscore/<region>_profile_reported`` (its report-split score, the one to quote) and
+  ``brainscore/<region>_best_layer_index`` (the best layer's position among the candidates, model order);
+* in ``epoch_<N>.json``: those keys and ``<region>_best_layer`` (the layer name) under ``scores``, and the whole
+  profile (every layer's ``selected``, ``reported`` and all-split ``ceiled`` score) under ``profile``;
+* ``<log dir>/brainscore/profile.png``: the region x layer x epoch heatmap of every scored epoch so far, and
+  ``<log dir>/brainscore/profile_region_layer_map.yaml``: the latest epoch's best layers, ready to paste as
+  ``region_layer_map`` / ``behavioral_readout_layer``;
+* with a ``WandbLogger``: the heatmap as the ``brainscore/profile`` image and the ``brainscore/profile_table``
+  table (one row per epoch, region and layer: :data:`callbacks.brainscore.profile.PROFILE_COLUMNS`).
+
+Candidate layers a benchmark fails on are warned and left out of that region's ranking (listed under
+``profile.failures`` in the epoch JSON); with ``fail_on_error: true`` they stop the run.
+
 Under DDP, the other ranks wait for rank zero's scores outside any collective (polling the process
 group's key-value store, :mod:`callbacks.brainscore.rank_zero`), so a scoring pass longer than the
 process-group timeout does not kill the run, and every rank logs the same values.
@@ -74,10 +95,24 @@ from callbacks.brainscore.engine import (
     check_feature_budget,
     check_layers,
     load_benchmarks,
-    score_benchmarks,
+    score_round,
     summarize_scores,
 )
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.profile import (
+    DEFAULT_SELECTION_SPLITS,
+    PROFILE_COLUMNS,
+    best_layers,
+    check_profile_benchmarks,
+    check_selection_splits,
+    plot_profiles,
+    profile_rows,
+    profile_scores,
+    region_layer_map_text,
+    region_profiles,
+    resolve_profile_layers,
+    selection_rule,
+)
 from callbacks.brainscore.rank_zero import share_from_rank_zero
 from callbacks.brainscore.types import BEHAVIOR, REGIONS, Engine, ScoringContext, check_ceiling_formula, check_engine, check_region
 
@@ -116,6 +151,10 @@ class BrainScoreCallback(Callback):
             ceiling, with the callback's one feature pass and torch fits, for the types the fast engine reads
             (:mod:`callbacks.brainscore.benchmarks.bsv_fast`; other types fall back with one log line) -- or
             ``brainscore-vision`` -- its own model interface and metrics for every id.
+        profile_layers: candidate layer names or globs (``blocks.*.norm1``) profiled at every scoring epoch
+            (see module doc); ``None`` (default): no profile.
+        profile_selection_splits: fraction (strictly between 0 and 1) of each benchmark's CV splits, the first
+            ones, that select each region's best layer; the other splits give its reported score.
     """
 
     def __init__(
@@ -133,6 +172,8 @@ class BrainScoreCallback(Callback):
         run_name: str | None = None,
         benchmark_regions: dict[str, str] | None = None,
         engine: Engine = "fast",
+        profile_layers: list[str] | None = None,
+        profile_selection_splits: float = DEFAULT_SELECTION_SPLITS,
     ) -> None:
         super().__init__()
         check_engine(engine, f"{KEY} `engine`")
@@ -158,6 +199,15 @@ class BrainScoreCallback(Callback):
         self.engine = engine
         for bid, region in self.benchmark_regions.items():
             check_region(region, f"{KEY} `benchmark_regions.{bid}`")
+        if profile_layers is not None and not profile_layers:
+            raise ConfigError(f"{KEY} `profile_layers` is empty: list layer names or globs, or leave it null")
+        self.profile_layers = list(profile_layers) if profile_layers else None
+        self.profile_selection_splits = check_selection_splits(profile_selection_splits, f"{KEY} `profile_selection_splits`")
+        self._profile_names: list[str] | None = None
+        #: {epoch: profile} of every scored epoch (restored on resume; format: callbacks.brainscore.profile)
+        self.profile_history: dict[int, dict[str, Any]] = {}
+        #: {epoch: global step} of the profiled epochs (restored on resume)
+        self.profile_steps: dict[int, int] = {}
         self._benchmarks: list[Benchmark] | None = None
         #: {epoch: scores} of every scored epoch (restored on resume)
         self.history: dict[int, dict[str, float]] = {}
@@ -204,12 +254,24 @@ class BrainScoreCallback(Callback):
         missing offline, and features that would not fit in memory.
         """
         check_layers(self._network(pl_module), self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
+        names = self.profile_names(pl_module)
         benchmarks = self.benchmarks()
         check_benchmarks(benchmarks, self.region_layer_map, self.behavioral_readout_layer, config_key=KEY)
+        if names:
+            check_profile_benchmarks(benchmarks, f"{KEY} `profile_layers`")
         check_feature_budget(
-            self._network(pl_module), benchmarks, self.region_layer_map, self.behavioral_readout_layer, self.max_features, config_key=KEY
+            self._network(pl_module), benchmarks, self.region_layer_map, self.behavioral_readout_layer, self.max_features,
+            config_key=KEY, profile_layers=names,
         )
         return benchmarks
+
+    def profile_names(self, pl_module: LightningModule) -> list[str]:
+        """The candidate layers of ``profile_layers``, globs expanded against the network, in model order ([] without)."""
+        if not self.profile_layers:
+            return []
+        if self._profile_names is None:
+            self._profile_names = resolve_profile_layers(self._network(pl_module), self.profile_layers, f"{KEY} `profile_layers`")
+        return self._profile_names
 
     # ------------------------------------------------------------------- hooks
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -248,6 +310,9 @@ class BrainScoreCallback(Callback):
         if details["failures"]:
             self.failures[trainer.current_epoch] = dict(details["failures"])
         self.table_rows.append([trainer.current_epoch, trainer.global_step, *(scores.get(k) for k in TABLE_COLUMNS[2:])])
+        if details.get("profile") is not None and details["profile"]["regions"]:
+            self.profile_history[trainer.current_epoch] = details["profile"]["regions"]
+            self.profile_steps[trainer.current_epoch] = trainer.global_step
         folder = self._log_dir(trainer)  # on every rank: `trainer.log_dir` is a collective under DDP
         self._write(trainer, folder, scores, details)
 
@@ -259,6 +324,7 @@ class BrainScoreCallback(Callback):
             self._finish(trainer)
 
     def _score(self, trainer: Trainer, pl_module: LightningModule) -> tuple[dict[str, float], dict[str, Any]]:
+        names = self.profile_names(pl_module)
         context = ScoringContext(
             model_identifier=self._identifier(trainer),
             ceiling_formula=self.ceiling_formula,
@@ -266,8 +332,9 @@ class BrainScoreCallback(Callback):
             batch_size=self.batch_size,
         )
         start = time.perf_counter()
+        layer_scores, layer_failures = {}, {}
         try:
-            region_scores, failures = score_benchmarks(
+            done = score_round(
                 self._network(pl_module),
                 self.benchmarks(),
                 self.region_layer_map,
@@ -275,7 +342,10 @@ class BrainScoreCallback(Callback):
                 context,
                 self.max_features,
                 fail_on_error=bool(self.fail_on_error),
+                profile_layers=names,
             )
+            region_scores, failures = done.scores, done.failures
+            layer_scores, layer_failures = done.layer_scores, done.layer_failures
         except Exception as err:  # noqa: BLE001 -- reported, training continues unless fail_on_error
             if self.fail_on_error:
                 if isinstance(err, NeuroAlignError) or not isinstance(err, SCORING_ERRORS):
@@ -288,6 +358,17 @@ class BrainScoreCallback(Callback):
             ids = [b.identifier for b in self.benchmarks()]
             region_scores, failures = [], {bid: f"{type(err).__name__}: {err}" for bid in ids}
         scores = summarize_scores(region_scores)
+        profile = None
+        if names:
+            try:
+                regions = region_profiles(layer_scores, names, self.profile_selection_splits)
+            except NeuroAlignError as err:  # e.g. a benchmark without per-split scores
+                if self.fail_on_error:
+                    raise
+                log.warning("Brain-Score layer profile failed at epoch %d: %s", trainer.current_epoch, err)
+                regions, layer_failures = {}, {**layer_failures, "profile": f"{type(err).__name__}: {err}"}
+            scores.update(profile_scores(regions, names))
+            profile = {"layers": names, "selection_splits": self.profile_selection_splits, "regions": regions, "failures": layer_failures}
         details = {
             "epoch": trainer.current_epoch,
             "global_step": trainer.global_step,
@@ -297,6 +378,7 @@ class BrainScoreCallback(Callback):
             "benchmark_scores": benchmark_scores(region_scores),
             "benchmarks": [s.to_dict() for s in region_scores],
             "failures": failures,
+            "profile": profile,
         }
         return scores, details
 
@@ -339,7 +421,11 @@ class BrainScoreCallback(Callback):
     def _write(self, trainer: Trainer, folder: Path, scores: dict[str, float], details: dict[str, Any]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"epoch_{trainer.current_epoch}.json"
-        path.write_text(json.dumps({"scores": scores, **details}, indent=2))
+        profile = details.get("profile")
+        regions = profile["regions"] if profile else {}
+        names = {f"{region}_best_layer": layer for region, layer in best_layers(regions).items()}
+        path.write_text(json.dumps({"scores": {**scores, **names}, **details}, indent=2))
+        figure = self._write_profile(trainer, folder, profile["layers"]) if regions else None
         try:
             from lightning.pytorch.loggers import WandbLogger
         except ImportError:  # pragma: no cover
@@ -348,6 +434,17 @@ class BrainScoreCallback(Callback):
             if isinstance(logger, WandbLogger):
                 # every scored epoch so far: W&B shows the latest version of the table
                 logger.log_table(key="brainscore/table", columns=list(TABLE_COLUMNS), data=[list(row) for row in self.table_rows])
+                if figure is not None:
+                    logger.log_image(key="brainscore/profile", images=[str(figure)], caption=[f"epoch {trainer.current_epoch}"])
+                    rows = profile_rows(self.profile_history, self.profile_steps, profile["layers"])
+                    logger.log_table(key="brainscore/profile_table", columns=list(PROFILE_COLUMNS), data=rows)
+
+    def _write_profile(self, trainer: Trainer, folder: Path, layers: list[str]) -> Path:
+        """The heatmap of every profiled epoch and the latest epoch's ``region_layer_map`` YAML; returns the PNG."""
+        epoch = trainer.current_epoch
+        header = f"BrainScoreCallback layer profile, epoch {epoch} (step {trainer.global_step}); {selection_rule(self.profile_selection_splits)}"
+        (folder / "profile_region_layer_map.yaml").write_text(region_layer_map_text(best_layers(self.profile_history[epoch]), header))
+        return plot_profiles(self.profile_history, layers, folder / "profile.png")
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -355,9 +452,13 @@ class BrainScoreCallback(Callback):
             "history": {int(k): dict(v) for k, v in self.history.items()},
             "failures": {int(k): dict(v) for k, v in self.failures.items()},
             "table_rows": [list(row) for row in self.table_rows],
+            "profile_history": {int(k): v for k, v in self.profile_history.items()},
+            "profile_steps": {int(k): int(v) for k, v in self.profile_steps.items()},
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = {int(k): dict(v) for k, v in state_dict.get("history", {}).items()}
         self.failures = {int(k): dict(v) for k, v in state_dict.get("failures", {}).items()}
         self.table_rows = [list(row) for row in state_dict.get("table_rows", [])]
+        self.profile_history = {int(k): v for k, v in state_dict.get("profile_history", {}).items()}
+        self.profile_steps = {int(k): int(v) for k, v in state_dict.get("profile_steps", {}).items()}

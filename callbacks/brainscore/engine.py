@@ -23,6 +23,10 @@ region, ``average`` (mean ceiled score of the scored regions among V1, V2, V4, I
 least two neural regions are scored and the correlation is defined). A region that was not scored is
 absent -- never NaN. Several benchmarks of one region are averaged, as the Brain-Score leaderboard
 does; :func:`benchmark_scores` keeps each benchmark's ceiled score as ``<region>/<benchmark id>``.
+
+:func:`score_round` also scores every feature benchmark at extra candidate layers (``profile_layers``) from
+the same forward pass -- what a region x layer profile (:mod:`callbacks.brainscore.profile`) and the layer
+sweep read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +72,8 @@ __all__ = [
     "load_benchmarks",
     "check_feature_budget",
     "benchmark_features",
+    "ScoringRound",
+    "score_round",
     "score_benchmarks",
     "summarize_scores",
     "benchmark_scores",
@@ -190,11 +197,13 @@ def check_feature_budget(
     max_features: int | None = DEFAULT_MAX_FEATURES,
     token_reduction: TokenReduction = "flatten",
     config_key: str = "",
+    profile_layers: Sequence[str] = (),
 ) -> None:
     """Before any scoring: the features every feature benchmark needs must fit in memory (one-line ``ConfigError``).
 
     See :func:`callbacks.brainscore.features.check_feature_memory`; benchmarks without a layer to read are
-    left to :func:`check_benchmarks`.
+    left to :func:`check_benchmarks`. ``profile_layers``: layers every feature benchmark also reads
+    (:func:`score_round`).
     """
     wanted: dict[str, list[str]] = defaultdict(list)
     sets = {}
@@ -207,8 +216,9 @@ def check_feature_budget(
             continue
         for s in bench.stimulus_sets().values():
             sets.setdefault(s.key, s)
-            if layer not in wanted[s.key]:
-                wanted[s.key].append(layer)
+            for name in (layer, *profile_layers):
+                if name not in wanted[s.key]:
+                    wanted[s.key].append(name)
     try:
         check_feature_memory(model, list(sets.values()), dict(wanted), max_features, token_reduction)
     except ConfigError as err:
@@ -249,6 +259,109 @@ def benchmark_features(
     return extract_features(model, list(sets.values()), dict(wanted), context, max_features, token_reduction)
 
 
+@dataclass
+class ScoringRound:
+    """What one :func:`score_round` gives.
+
+    Attributes:
+        scores: each benchmark's score at its mapped layer.
+        failures: ``{benchmark id: error}`` of benchmarks that did not score at their mapped layer.
+        layer_scores: ``{benchmark id: {candidate layer: score}}`` of every feature benchmark at each
+            ``profile_layers`` entry (empty without them).
+        layer_failures: ``{"<benchmark id> @ <layer>": error}`` of candidate layers a benchmark failed on.
+    """
+
+    scores: list[RegionScore] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    layer_scores: dict[str, dict[str, RegionScore]] = field(default_factory=dict)
+    layer_failures: dict[str, str] = field(default_factory=dict)
+
+
+def score_round(
+    model: nn.Module,
+    benchmarks: Sequence[Benchmark],
+    region_layer_map: Mapping[str, str] | None,
+    behavioral_readout_layer: str | None = None,
+    context: ScoringContext | None = None,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    token_reduction: TokenReduction = "flatten",
+    fail_on_error: bool = True,
+    profile_layers: Sequence[str] = (),
+) -> ScoringRound:
+    """Score every benchmark at its mapped layer and every feature benchmark at each of ``profile_layers``.
+
+    Every layer a stimulus set needs (mapped and candidate) comes from ONE forward pass over it; a candidate
+    that is also the mapped layer is scored once.
+
+    Args:
+        model: the network scored.
+        benchmarks: the benchmark objects.
+        region_layer_map: ``{region: layer}``; ``None`` scores only the candidate layers (the layer sweep).
+        behavioral_readout_layer: the behavioural readout layer, if any.
+        context: as in :func:`score_model`.
+        max_features: as in :func:`score_model`.
+        token_reduction: as in :func:`score_model`.
+        fail_on_error: raise on the first failure (else log it and report it in the result).
+        profile_layers: candidate layer names (already resolved, see
+            :func:`callbacks.brainscore.profile.resolve_profile_layers`).
+    """
+    context = context or ScoringContext()
+    check_ceiling_formula(context.ceiling_formula)
+    if context.device is None:
+        context.device = module_device(model)
+    if region_layer_map is not None:
+        check_layers(model, region_layer_map, behavioral_readout_layer)
+    result = ScoringRound()
+
+    def fail(what: str, err: Exception, into: dict[str, str]) -> None:
+        if fail_on_error:
+            raise err
+        into[what] = f"{type(err).__name__}: {err}"
+        log.warning("Brain-Score benchmark %s failed: %s", what, err)
+
+    # one extraction pass per distinct stimulus set, with every layer any benchmark needs from it
+    mapped: dict[int, str] = {}
+    wanted: list[tuple[FeatureBenchmark, list[str]]] = []
+    for bench in benchmarks:
+        if not bench.needs_features:
+            continue
+        layers = list(profile_layers)
+        if region_layer_map is not None:
+            try:
+                mapped[id(bench)] = bench.layer_for(region_layer_map, behavioral_readout_layer)
+                layers.insert(0, mapped[id(bench)])
+            except NeuroAlignError as err:
+                fail(bench.identifier, err, result.failures)
+        if layers:
+            wanted.append((bench, layers))
+    features = benchmark_features(model, wanted, context, max_features, token_reduction)
+
+    for bench in benchmarks:
+        if region_layer_map is None:
+            continue
+        try:
+            if bench.needs_features:
+                if id(bench) not in mapped:
+                    continue  # already reported
+                score = bench.score_layer(features, mapped[id(bench)], context)
+            else:
+                score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
+            result.scores.append(score)
+        except SCORING_ERRORS as err:
+            fail(bench.identifier, err, result.failures)
+    at_mapped = {(s.benchmark, s.layer): s for s in result.scores}
+    for bench in benchmarks:
+        if not bench.needs_features or not profile_layers:
+            continue
+        by_layer = result.layer_scores.setdefault(bench.identifier, {})
+        for layer in profile_layers:
+            try:
+                by_layer[layer] = at_mapped.get((bench.identifier, layer)) or bench.score_layer(features, layer, context)
+            except SCORING_ERRORS as err:
+                fail(f"{bench.identifier} @ {layer}", err, result.layer_failures)
+    return result
+
+
 def score_benchmarks(
     model: nn.Module,
     benchmarks: Sequence[Benchmark],
@@ -261,45 +374,11 @@ def score_benchmarks(
 ) -> tuple[list[RegionScore], dict[str, str]]:
     """Score every benchmark; returns the scores and ``{benchmark id: error message}`` of failures.
 
-    With ``fail_on_error`` the first failure raises; otherwise it is logged and reported.
+    With ``fail_on_error`` the first failure raises; otherwise it is logged and reported. (:func:`score_round`
+    without candidate layers.)
     """
-    context = context or ScoringContext()
-    check_ceiling_formula(context.ceiling_formula)
-    if context.device is None:
-        context.device = module_device(model)
-    check_layers(model, region_layer_map, behavioral_readout_layer)
-    scores: list[RegionScore] = []
-    failures: dict[str, str] = {}
-
-    def fail(bench: Benchmark, err: Exception) -> None:
-        if fail_on_error:
-            raise err
-        failures[bench.identifier] = f"{type(err).__name__}: {err}"
-        log.warning("Brain-Score benchmark %s failed: %s", bench.identifier, err)
-
-    # one extraction pass per distinct stimulus set, with every layer any benchmark needs from it
-    feature_benches: list[tuple[FeatureBenchmark, str]] = []
-    for bench in benchmarks:
-        if bench.needs_features:
-            try:
-                feature_benches.append((bench, bench.layer_for(region_layer_map, behavioral_readout_layer)))
-            except NeuroAlignError as err:
-                fail(bench, err)
-    features = benchmark_features(model, [(b, [layer]) for b, layer in feature_benches], context, max_features, token_reduction)
-
-    for bench in benchmarks:
-        try:
-            if bench.needs_features:
-                layer = dict((id(b), l) for b, l in feature_benches).get(id(bench))
-                if layer is None:
-                    continue  # already reported
-                score = bench.score_layer(features, layer, context)
-            else:
-                score = bench.score_model(model, region_layer_map, behavioral_readout_layer, context)
-            scores.append(score)
-        except SCORING_ERRORS as err:
-            fail(bench, err)
-    return scores, failures
+    done = score_round(model, benchmarks, region_layer_map, behavioral_readout_layer, context, max_features, token_reduction, fail_on_error)
+    return done.scores, done.failures
 
 
 def summarize_scores(scores: Sequence[RegionScore]) -> dict[str, float]:

@@ -88,7 +88,15 @@ class FeatureBenchmark(Benchmark):
     one layer from extracted features (the engine and the layer sweep call it), and
     :meth:`score_model` (for using one benchmark alone) extracts the features itself through
     :func:`callbacks.brainscore.features.extract_features`.
+
+    Attributes:
+        cross_validated: ``True`` when :meth:`score_features` gives per-split scores in the score's
+            ``extra["per_split"]`` (raw score of each CV split; with ``extra["per_split_ceiled"]`` where the
+            benchmark ceils each split itself), which layer profiles select and report on
+            (:mod:`callbacks.brainscore.profile`); a whole-set metric (plain ``cka``, ``rdm``) sets ``False``.
     """
+
+    cross_validated: bool = True
 
     @property
     def needs_features(self) -> bool:

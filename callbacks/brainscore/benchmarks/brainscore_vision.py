@@ -212,7 +212,8 @@ class BrainScoreVisionBenchmark(FeatureBenchmark):
                 ceiling_formula=f"brainscore-vision ({type(benchmark).__name__})",
                 error=result["error"],
                 extra={"brainscore_vision_ceiled": result["ceiled"], "model_identifier": context.model_identifier,
-                       "engine": "fast", "raw_per_split": result["raw_per_split"]},
+                       "engine": "fast", "raw_per_split": result["raw_per_split"], "per_split": result["raw_per_split"],
+                       "per_split_ceiled": result["ceiled_per_split"]},
             )
         from brainscore_vision.benchmark_helpers.neural_common import explained_variance
 
@@ -221,6 +222,7 @@ class BrainScoreVisionBenchmark(FeatureBenchmark):
         result = self._region_score(benchmark, score, None, context, context.model_identifier)
         result.n_neuroids_dropped = raw.attrs["n_neuroids_undefined"]
         result.extra["engine"] = "fast"
+        result.extra["per_split"] = [float(v) for v in raw.attrs["per_split"]]
         return result
 
     # ------------------------------------------------------------------ scoring

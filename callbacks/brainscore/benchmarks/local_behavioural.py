@@ -87,4 +87,5 @@ class LocalBehaviouralBenchmark(LocalBenchmark):
             ceiling=result["ceiling"],
             benchmark=self.identifier,
             ceiling_formula="r_over_sqrt_ceiling",
+            extra={"per_split": result["raw_per_split"], "per_split_ceiled": result["ceiled_per_split"]},
         )

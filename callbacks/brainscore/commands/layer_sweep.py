@@ -1,8 +1,13 @@
 """Layer sweep: score every candidate layer on each region's benchmarks, keep the best per region.
 
-All candidate layers come from ONE forward pass per stimulus set. Writes ``region_layer_map.yaml``
+The sweep is one region x layer profile (:mod:`callbacks.brainscore.profile`, the computation
+``BrainScoreCallback(profile_layers=...)`` runs every epoch): all candidate layers come from ONE forward pass
+per stimulus set (:func:`callbacks.brainscore.engine.score_round`); a region's best layer is the argmax of its
+score on the *selection* CV splits, and the score given for it is that of the other (*report*) splits
+(``selection_splits``, default half of each benchmark's splits). Writes ``region_layer_map.yaml``
 (usable as the callback's / ``score`` command's ``region_layer_map``), ``layer_sweep.csv`` (every
-score, with the layer's depth -- its position in the model's ``named_modules()`` order) and
+score -- ``ceiled`` over all splits, ``selected`` and ``reported`` over the two halves -- with the layer's
+depth, its position in the model's ``named_modules()`` order) and
 ``layer_sweep.png`` (ceiled score per swept layer, the x axis labelled with the layer names in model
 order, one line per region). ``neuroalign layer-sweep`` (:func:`layer_sweep`) takes the model by zoo
 name and/or checkpoint; from Python, :func:`write_layer_sweep` takes a model object.
@@ -20,14 +25,24 @@ from torch import nn
 
 from neuroalign.core.errors import ConfigError
 from neuroalign.core.figures import save_figure
-from neuroalign.core.layers import list_layers, resolve_layers
+from neuroalign.core.layers import list_layers
 from neuroalign.core.output_paths import output_dir as make_output_dir
 from neuroalign.core.output_paths import writing
 
 from callbacks.brainscore.benchmarks.base import FeatureBenchmark
 from callbacks.brainscore.commands.score import load_model
-from callbacks.brainscore.engine import benchmark_features, load_benchmarks
+from callbacks.brainscore.engine import load_benchmarks, score_round
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES
+from callbacks.brainscore.profile import (
+    DEFAULT_SELECTION_SPLITS,
+    best_layers,
+    check_profile_benchmarks,
+    check_selection_splits,
+    region_layer_map_text,
+    region_profiles,
+    resolve_profile_layers,
+    selection_rule,
+)
 from callbacks.brainscore.types import REGIONS, ScoringContext
 
 __all__ = ["sweep_layers", "write_layer_sweep", "layer_sweep"]
@@ -39,30 +54,21 @@ def sweep_layers(
     layers: Sequence[str] | str,
     context: ScoringContext | None = None,
     max_features: int | None = DEFAULT_MAX_FEATURES,
-) -> dict[str, dict[str, float]]:
-    """``{region: {layer: ceiled score}}`` for every neural benchmark and candidate layer (names or globs).
+    selection_splits: float = DEFAULT_SELECTION_SPLITS,
+) -> dict[str, dict[str, Any]]:
+    """The profile (:mod:`callbacks.brainscore.profile`) of every neural region over the candidate layers (names or globs).
 
     Several benchmarks of one region are averaged. brainscore-vision benchmarks are swept when the fast
     engine reads them (``NeuralBenchmark`` with ``pls``); others run their own model commitment and cannot be.
     """
-    context = context or ScoringContext()
-    names = resolve_layers(model, layers)
+    check_selection_splits(selection_splits, "--selection_splits")
+    names = resolve_profile_layers(model, [layers] if isinstance(layers, str) else list(layers), "--layers")
     benches = [b for b in load_benchmarks(benchmarks) if b.kind == "neural"]
     if not benches:
         raise ConfigError("layer sweep needs at least one neural benchmark (`benchmarks`)")
-    for b in benches:
-        if not b.needs_features:
-            raise ConfigError(
-                f"benchmark {b.identifier} cannot be swept (brainscore-vision's own path scores it); use local, synthetic "
-                "or fast-engine benchmarks (`benchmarks`)"
-            )
-    features = benchmark_features(model, [(b, names) for b in benches], context, max_features)
-    result: dict[str, dict[str, list[float]]] = {}
-    for bench in benches:
-        for layer in names:
-            score = bench.score_layer(features, layer, context)
-            result.setdefault(bench.region, {}).setdefault(layer, []).append(score.ceiled)
-    return {r: {l: sum(v) / len(v) for l, v in by_layer.items()} for r, by_layer in result.items()}
+    check_profile_benchmarks(benches, "--benchmarks")
+    done = score_round(model, benches, None, None, context, max_features, profile_layers=names)
+    return region_profiles(done.layer_scores, names, selection_splits)
 
 
 def _plot(scores: dict[str, dict[str, float]], order: list[str], path: Path) -> None:
@@ -94,26 +100,35 @@ def write_layer_sweep(
     output_dir: str | Path = "layer_sweep",
     context: ScoringContext | None = None,
     max_features: int | None = DEFAULT_MAX_FEATURES,
+    selection_splits: float = DEFAULT_SELECTION_SPLITS,
 ) -> tuple[dict[str, str], dict[str, dict[str, float]], list[Path]]:
     """:func:`sweep_layers`, then write ``region_layer_map.yaml``, ``layer_sweep.csv`` and ``layer_sweep.png``.
 
     Returns:
-        The best layer of each region, every score (``{region: {layer: ceiled}}``) and the files written.
+        The best layer of each region, every score (``{region: {layer: ceiled over all splits}}``) and the files written.
     """
     out = make_output_dir(output_dir, "--output_dir")  # before scoring: an unwritable folder fails at once
-    scores = sweep_layers(model, benchmarks, layers, context, max_features)
-    best = {r: max(scores[r], key=scores[r].get) for r in REGIONS if r in scores}
+    profiles = sweep_layers(model, benchmarks, layers, context, max_features, selection_splits)
+    return _write(model, profiles, out, selection_splits)
+
+
+def _write(
+    model: nn.Module, profiles: dict[str, dict[str, Any]], out: Path, selection_splits: float
+) -> tuple[dict[str, str], dict[str, dict[str, float]], list[Path]]:
+    """The three files of :func:`write_layer_sweep` from the regions' profiles."""
+    best = best_layers(profiles)
+    scores = {r: {layer: s["ceiled"] for layer, s in p["layers"].items()} for r, p in profiles.items()}
     depth = {name: i for i, name in enumerate(list_layers(model))}
     order = sorted({l for by_layer in scores.values() for l in by_layer}, key=depth.get)
     files = [out / "region_layer_map.yaml", out / "layer_sweep.csv", out / "layer_sweep.png"]
     with writing(out, "--output_dir"):
-        files[0].write_text(yaml.safe_dump({"region_layer_map": best}, sort_keys=False))
+        files[0].write_text(region_layer_map_text(best, f"layer sweep; {selection_rule(selection_splits)}"))
         with open(files[1], "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["region", "layer", "depth", "ceiled"])
-            for region, by_layer in scores.items():
-                for layer, value in sorted(by_layer.items(), key=lambda kv: depth[kv[0]]):
-                    writer.writerow([region, layer, depth[layer], f"{value:.6f}"])
+            writer.writerow(["region", "layer", "depth", "ceiled", "selected", "reported"])
+            for region, p in profiles.items():
+                for layer, s in sorted(p["layers"].items(), key=lambda kv: depth[kv[0]]):
+                    writer.writerow([region, layer, depth[layer], *(f"{s[k]:.6f}" for k in ("ceiled", "selected", "reported"))])
         _plot(scores, order, files[2])
     return best, scores, files
 
@@ -128,6 +143,7 @@ def layer_sweep(
     batch_size: int = 64,
     ceiling_formula: Literal["r2_over_ceiling", "squared_r_over_ceiling"] = "r2_over_ceiling",
     max_features: int | None = DEFAULT_MAX_FEATURES,
+    selection_splits: float = DEFAULT_SELECTION_SPLITS,
 ) -> str:
     """Score every candidate layer on each region and write the best ``region_layer_map``.
 
@@ -143,13 +159,17 @@ def layer_sweep(
         batch_size: images per forward pass.
         ceiling_formula: ``r2_over_ceiling`` or ``squared_r_over_ceiling``.
         max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
+        selection_splits: fraction of each benchmark's CV splits (the first ones) that pick the best layer; the
+            score printed for it is that of the other splits.
 
     Returns:
-        The best layer of each region (``V1: <layer> (<score>)``), then one ``wrote <path>`` line per file.
+        The best layer of each region (``V1: <layer> (<report-split score>)``), then one ``wrote <path>`` line per file.
         From Python, :func:`write_layer_sweep` takes a model object.
     """
     net = load_model(model, checkpoint, model_kwargs)
     context = ScoringContext(ceiling_formula=ceiling_formula, batch_size=batch_size)
-    best, scores, files = write_layer_sweep(net, benchmarks, layers, output_dir, context, max_features)
-    lines = [f"{region}: {layer} ({scores[region][layer]:.3f})" for region, layer in best.items()]
+    out = make_output_dir(output_dir, "--output_dir")  # before scoring: an unwritable folder fails at once
+    profiles = sweep_layers(net, benchmarks, layers, context, max_features, selection_splits)
+    best, _, files = _write(net, profiles, out, selection_splits)
+    lines = [f"{region}: {layer} (reported {profiles[region]['reported']:.3f})" for region, layer in best.items()]
     return "\n".join([*lines, *(f"wrote {path}" for path in files)])

@@ -174,4 +174,5 @@ def i2n_score(
         "error": float(np.std(ceiled)),
         "raw_per_split": [float(v) for v in raw],
         "ceiling_per_split": [float(v) for v in ceilings],
+        "ceiled_per_split": [float(v) for v in ceiled],
     }
