@@ -31,3 +31,20 @@ def test_config_parses(path, capsys):
     assert info.value.code == 0, capsys.readouterr().err
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"]
+
+
+def test_crossvit_profile_config_globs_match_crossvit_18_dagger_layers():
+    timm = pytest.importorskip("timm")
+    import torch
+
+    from callbacks.brainscore.profile import resolve_profile_layers
+
+    config = yaml.safe_load((CONFIGS / "brainscore" / "crossvit_table2_profile.yaml").read_text())
+    args = config["trainer"]["callbacks"][0]["init_args"]
+    with torch.device("meta"):  # module names only: no weights allocated, nothing downloaded
+        net = timm.create_model("crossvit_18_dagger_240", pretrained=False)
+    layers = resolve_profile_layers(net, args["profile_layers"])
+    small = [n for n in layers if ".blocks.0." in n]
+    large = [n for n in layers if ".blocks.1." in n]
+    assert len(small) == 3 * 1 * 2 and len(large) == 3 * 6 * 2 and len(layers) == 48  # both branches of the 3 multi-scale blocks
+    assert set(args["region_layer_map"].values()) | {args["behavioral_readout_layer"]} <= set(layers)  # the paper's layers are candidates

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import yaml
 
@@ -27,9 +29,15 @@ def test_sweep_finds_ground_truth_layers_prints_every_file_and_labels_the_layers
     for region, layer in best.items():
         assert yaml.safe_load(open(tmp_path / "syn" / region / "benchmark.yaml"))["ground_truth_layer"] == layer
     assert (out / "layer_sweep.png").stat().st_size > 0
-    assert len((out / "layer_sweep.csv").read_text().splitlines()) == 1 + 16
+    rows = list(csv.DictReader(open(out / "layer_sweep.csv")))
+    assert len(rows) == 16 and list(rows[0]) == ["region", "layer", "depth", "ceiled", "selected", "reported"]
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:4]] == ["V1", "V2", "V4", "IT"]
+    # each region's best layer is the argmax of its selection-split score; the score printed is the report-split one
+    for region, line in zip(REFERENCE_LAYERS, lines):
+        mine = [r for r in rows if r["region"] == region]
+        top = max(mine, key=lambda r: float(r["selected"]))
+        assert top["layer"] == best[region] and line == f"{region}: {best[region]} (reported {float(top['reported']):.3f})"
     assert lines[4:] == [f"wrote {out / name}" for name in ("region_layer_map.yaml", "layer_sweep.csv", "layer_sweep.png")]
     assert ticks == ["blocks.0", "blocks.1", "blocks.2", "blocks.3"]  # the x axis names the layers, in model order
 

@@ -18,7 +18,8 @@ Components (import direction: types < metrics, features < benchmarks < engine):
 * ``model_adapter`` -- a model as brainscore-vision's ``PytorchWrapper`` / ``ModelCommitment``;
 * ``benchmarks/`` -- ``base`` (the interface), ``local_folder`` / ``local_neural`` /
   ``local_behavioural`` / ``local`` (lab folders), ``synthetic``, ``brainscore_vision``;
-* ``engine`` -- ``load_benchmark(s)``, ``score_benchmarks``, ``score_model``;
+* ``engine`` -- ``load_benchmark(s)``, ``score_round``, ``score_benchmarks``, ``score_model``;
+* ``profile`` -- region x layer profiles: the best layer per region chosen on held-out CV splits, the heatmap;
 * ``summary`` -- the Table-3-like summary files.
 
 Commands (``commands/``): ``score``, ``layer_sweep``, ``export``, ``brainio_files``.

@@ -296,7 +296,8 @@ def score_round(
     Args:
         model: the network scored.
         benchmarks: the benchmark objects.
-        region_layer_map: ``{region: layer}``; ``None`` scores only the candidate layers (the layer sweep).
+        region_layer_map: ``{region: layer}``; ``None`` scores only the candidate layers of the feature
+            benchmarks (the layer sweep), and benchmarks that extract their own features not at all.
         behavioral_readout_layer: the behavioural readout layer, if any.
         context: as in :func:`score_model`.
         max_features: as in :func:`score_model`.
