@@ -173,6 +173,7 @@ def apply_metrics(
             loaded or is not a local neural one, or ``metric`` with no local neural benchmark to apply to.
     """
     prefix = f"{config_key} " if config_key else ""
+    where = f" of {config_key}" if config_key else ""
     local = {b.identifier: b for b in benchmarks if isinstance(b, LocalNeuralBenchmark)}
     if metric_args is not None and metric is None:
         raise ConfigError(f"{prefix}`metric_args` is set without `metric`; set `metric` too (or put metric_args in benchmark.yaml)")
@@ -183,7 +184,7 @@ def apply_metrics(
                 "(brainscore-vision benchmarks keep their own metric: pick the id that names it, e.g. ...-pls)"
             )
         for bench in local.values():
-            bench.use_metric(metric, metric_args, f"{prefix}`metric`")
+            bench.use_metric(metric, metric_args, "metric", where)
     for bid, name in (benchmark_metrics or {}).items():
         if bid not in local:
             loaded = {b.identifier for b in benchmarks}
@@ -191,7 +192,7 @@ def apply_metrics(
             raise ConfigError(
                 f"{prefix}`benchmark_metrics` names {bid!r}, which {why}; local neural benchmarks: {', '.join(local) or 'none'}"
             )
-        local[bid].use_metric(name, None, f"{prefix}`benchmark_metrics.{bid}`")
+        local[bid].use_metric(name, None, f"benchmark_metrics.{bid}", where)
 
 
 def check_layers(
@@ -206,6 +207,7 @@ def check_layers(
         config_key: prefix of the keys named in the message (e.g. ``BrainScoreCallback``).
     """
     prefix = f"{config_key} " if config_key else ""
+    where = f" of {config_key}" if config_key else ""
     for region, layer in region_layer_map.items():
         check_region(region, f"{prefix}region_layer_map", allow_behavior=False)
         try:

@@ -95,7 +95,7 @@ class LocalNeuralBenchmark(LocalBenchmark):
         with np.errstate(invalid="ignore"):
             self.target = np.nanmean(self.responses, axis=0)
         self._ceiling: float | None = None
-        self.use_metric(self.meta.get("metric", "pls"), self.meta.get("metric_args"), f"{meta_path}: metric")
+        self.use_metric(self.meta.get("metric", "pls"), self.meta.get("metric_args"), where=f" in {meta_path}")
 
     def _read_ceiling(self) -> float | None:
         """``ceiling`` of benchmark.yaml: a number in (0, 1], or ``None`` (computed from the repetitions)."""
@@ -106,14 +106,15 @@ class LocalNeuralBenchmark(LocalBenchmark):
             raise ConfigError(f"{self.path / 'benchmark.yaml'}: ceiling must be a number in (0, 1], got {value!r} (`ceiling`)")
         return float(value)
 
-    def use_metric(self, name: str, args: Mapping[str, Any] | None = None, config_key: str = "metric") -> None:
+    def use_metric(self, name: str, args: Mapping[str, Any] | None = None, key: str = "metric", where: str = "") -> None:
         """Score with metric ``name`` (and ``args``) from now on; checked here, before any extraction.
 
         Raises:
-            ConfigError: an unknown name or argument (``config_key`` is named), or responses with one
-                repetition and no ``ceiling`` in benchmark.yaml (every metric's ceiling needs two).
+            ConfigError: an unknown name or argument (the line names ``key`` and ``where`` it was set, see
+                :meth:`NeuralMetric.from_config`), or responses with one repetition and no ``ceiling`` in
+                benchmark.yaml (every metric's ceiling needs two).
         """
-        metric = NeuralMetric.from_config(name, args, config_key)
+        metric = NeuralMetric.from_config(name, args, key, "metric_args", where)
         if self._given_ceiling is None and self.responses.shape[0] < 2:
             raise ConfigError(
                 f"{self.identifier}: metric {metric.name!r} needs repeated trials for its ceiling ({metric.ceiling_name}), "

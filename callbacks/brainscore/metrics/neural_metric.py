@@ -104,30 +104,37 @@ class NeuralMetric:
     args: Mapping[str, Any]
 
     @classmethod
-    def from_config(cls, name: str, args: Mapping[str, Any] | None = None, config_key: str = "metric") -> NeuralMetric:
-        """Check ``name`` and ``args`` (``config_key`` names where they were set, for the error line)."""
-        name = check_metric(str(name), config_key)
-        given = dict(args or {})
+    def from_config(
+        cls,
+        name: str,
+        args: Mapping[str, Any] | None = None,
+        key: str = "metric",
+        args_key: str = "metric_args",
+        where: str = "",
+    ) -> NeuralMetric:
+        """Check ``name`` and ``args``; error lines name ``key`` / ``args_key`` and ``where`` they were set
+        (e.g. ``" in <folder>/benchmark.yaml"``, ``" of BrainScoreCallback"``)."""
+        name = check_metric(str(name), key, where)
         if not isinstance(args, (Mapping, type(None))):
-            raise ConfigError(f"metric arguments must be a mapping, got {args!r} ({config_key}_args)")
+            raise ConfigError(f"metric arguments must be a mapping, got {args!r} (`{args_key}`{where})")
+        given = dict(args or {})
         allowed = METRIC_ARGS[name]
-        for key in given:
-            if key not in allowed:
+        for arg in given:
+            if arg not in allowed:
                 hint = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
-                near = nearest_names(key, allowed, n=1)
+                near = nearest_names(arg, allowed, n=1)
                 hint += f" (nearest: {near[0]})" if near else ""
-                raise ConfigError(f"metric {name!r} has no argument {key!r} ({config_key}_args){hint}")
+                raise ConfigError(f"metric {name!r} has no argument {arg!r} (`{args_key}`{where}){hint}")
         merged = {**allowed, **given}
-        where = f"{config_key}_args"
         if name == "pls":
             n = merged["n_components"]
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ConfigError(f"pls n_components must be a positive integer, got {n!r} (set `{where}.n_components`)")
+                raise ConfigError(f"pls n_components must be a positive integer, got {n!r} (set `{args_key}.n_components`{where})")
         elif name == "ridge":
             alpha = merged["alpha"]
             if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (alpha > 0 and math.isfinite(alpha)):
                 raise ConfigError(
-                    f"ridge alpha must be positive and finite, got {alpha!r} (set `{where}.alpha`; alpha 0 is the `linear` metric)"
+                    f"ridge alpha must be positive and finite, got {alpha!r} (set `{args_key}.alpha`{where}; alpha 0 is the `linear` metric)"
                 )
             merged["alpha"] = float(alpha)
         elif name == "ridgecv":
@@ -135,9 +142,11 @@ class NeuralMetric:
             if isinstance(grid, (int, float)):
                 grid = [grid]
             try:
-                merged["alphas"] = list(check_alphas(grid, f"{where}.alphas"))
+                merged["alphas"] = list(check_alphas(grid, f"{args_key}.alphas"))
+            except ConfigError as err:
+                raise ConfigError(f"{err}{where}") from None
             except TypeError:
-                raise ConfigError(f"ridge-CV alphas must be a list of positive numbers, got {grid!r} (set `{where}.alphas`)") from None
+                raise ConfigError(f"ridge-CV alphas must be a list of positive numbers, got {grid!r} (set `{args_key}.alphas`{where})") from None
             merged["alpha_per_target"] = bool(merged["alpha_per_target"])
         elif name in ("cka", "cka_cv"):
             merged["unbiased"] = bool(merged["unbiased"])

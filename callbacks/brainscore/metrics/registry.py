@@ -83,13 +83,14 @@ METRIC_INFO: dict[str, MetricInfo] = {
 }
 
 
-def check_metric(name: str, config_key: str = "metric") -> str:
-    """``name`` if it is a listed metric, else one ``ConfigError`` line naming ``config_key`` and the nearest names."""
+def check_metric(name: str, config_key: str = "metric", where: str = "") -> str:
+    """``name`` if it is a listed metric, else one ``ConfigError`` line naming ``config_key`` (``where``, e.g.
+    ``" in <folder>/benchmark.yaml"``, follows it) and the nearest names."""
     if name in METRICS:
         return name
     near = nearest_names(str(name), METRICS, n=3)
     raise ConfigError(
-        f"unknown metric {name!r} (set `{config_key}` to one of {', '.join(METRICS)}; nearest: {', '.join(near)})"
+        f"unknown metric {name!r} (set `{config_key}`{where} to one of {', '.join(METRICS)}; nearest: {', '.join(near)})"
     )
 
 
