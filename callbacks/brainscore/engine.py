@@ -207,7 +207,6 @@ def check_layers(
         config_key: prefix of the keys named in the message (e.g. ``BrainScoreCallback``).
     """
     prefix = f"{config_key} " if config_key else ""
-    where = f" of {config_key}" if config_key else ""
     for region, layer in region_layer_map.items():
         check_region(region, f"{prefix}region_layer_map", allow_behavior=False)
         try:
