@@ -88,6 +88,7 @@ from torch import nn
 from neuroalign.core.errors import ConfigError, NeuroAlignError
 
 from callbacks.brainscore.benchmarks.base import Benchmark
+from callbacks.brainscore.benchmarks.local_neural import LocalNeuralBenchmark
 from callbacks.brainscore.engine import (
     SCORING_ERRORS,
     benchmark_scores,
@@ -151,6 +152,12 @@ class BrainScoreCallback(Callback):
             ceiling, with the callback's one feature pass and torch fits, for the types the fast engine reads
             (:mod:`callbacks.brainscore.benchmarks.bsv_fast`; other types fall back with one log line) -- or
             ``brainscore-vision`` -- its own model interface and metrics for every id.
+        metric: the metric of every local neural benchmark, replacing ``metric`` of its benchmark.yaml:
+            ``pls``, ``ridge``, ``ridgecv``, ``linear``, ``neuron_to_neuron``, ``cka``, ``cka_cv``, ``rdm`` or
+            ``rdm_cv`` (:mod:`callbacks.brainscore.metrics.neural_metric`: cross-validation, ceilings);
+            brainscore-vision benchmarks keep their own metric, behavioural ones their i2n.
+        metric_args: arguments of ``metric`` (e.g. ``{alphas: [0.1, 1, 10]}`` for ``ridgecv``).
+        benchmark_metrics: ``{local benchmark id: metric}`` for single benchmarks (wins over ``metric``).
         profile_layers: candidate layer names or globs (``blocks.*.norm1``) profiled at every scoring epoch
             (see module doc); ``None`` (default): no profile.
         profile_selection_splits: fraction (strictly between 0 and 1) of each benchmark's CV splits, the first
@@ -172,6 +179,9 @@ class BrainScoreCallback(Callback):
         run_name: str | None = None,
         benchmark_regions: dict[str, str] | None = None,
         engine: Engine = "fast",
+        metric: str | None = None,
+        metric_args: dict[str, Any] | None = None,
+        benchmark_metrics: dict[str, str] | None = None,
         profile_layers: list[str] | None = None,
         profile_selection_splits: float = DEFAULT_SELECTION_SPLITS,
     ) -> None:
@@ -197,6 +207,9 @@ class BrainScoreCallback(Callback):
         self.run_name = run_name
         self.benchmark_regions = dict(benchmark_regions or {})
         self.engine = engine
+        self.metric = metric
+        self.metric_args = dict(metric_args) if metric_args is not None else None
+        self.benchmark_metrics = dict(benchmark_metrics or {})
         for bid, region in self.benchmark_regions.items():
             check_region(region, f"{KEY} `benchmark_regions.{bid}`")
         if profile_layers is not None and not profile_layers:
@@ -225,7 +238,10 @@ class BrainScoreCallback(Callback):
     def benchmarks(self) -> list[Benchmark]:
         """The benchmark objects (loaded, and the synthetic benchmark written, on first use)."""
         if self._benchmarks is None:
-            self._benchmarks = load_benchmarks(self.benchmark_specs, self.benchmark_regions, self.engine)
+            self._benchmarks = load_benchmarks(
+                self.benchmark_specs, self.benchmark_regions, self.engine,
+                self.metric, self.metric_args, self.benchmark_metrics, config_key=KEY,
+            )
         return self._benchmarks
 
     def _network(self, pl_module: LightningModule) -> nn.Module:
@@ -454,9 +470,23 @@ class BrainScoreCallback(Callback):
             "table_rows": [list(row) for row in self.table_rows],
             "profile_history": {int(k): v for k, v in self.profile_history.items()},
             "profile_steps": {int(k): int(v) for k, v in self.profile_steps.items()},
+            "metrics": self._metrics(),
         }
 
+    def _metrics(self) -> dict[str, dict[str, Any]]:
+        """``{local neural benchmark id: its metric}`` of the loaded benchmarks (what the history was scored with)."""
+        return {b.identifier: b.metric.describe() for b in self._benchmarks or [] if isinstance(b, LocalNeuralBenchmark)}
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the history; a resume that would score a local benchmark with another metric is refused."""
+        saved, now = state_dict.get("metrics", {}), self._metrics()
+        changed = [bid for bid in saved if bid in now and saved[bid] != now[bid]]
+        if changed:
+            bid = changed[0]
+            raise ConfigError(
+                f"the checkpoint's Brain-Score history of {bid} was scored with {saved[bid]}, this run asks for {now[bid]}; "
+                f"resume with the same {KEY} `metric` / `benchmark_metrics` (or benchmark.yaml), or start a new run"
+            )
         self.history = {int(k): dict(v) for k, v in state_dict.get("history", {}).items()}
         self.failures = {int(k): dict(v) for k, v in state_dict.get("failures", {}).items()}
         self.table_rows = [list(row) for row in state_dict.get("table_rows", [])]

@@ -59,7 +59,7 @@ def test_all_nan_neuroid_is_dropped_and_counted(tmp_path, caplog):
         ("no_responses", MissingFileError, "responses.npy"),
         ("no_image", MissingFileError, "im3.png"),
         ("shape", ConfigError, "stimuli.csv has 40 rows"),
-        ("one_rep", ConfigError, "at least 2"),
+        ("one_rep", ConfigError, "needs repeated trials"),
         ("region", ConfigError, "region 'V3'"),
         ("stratify", ConfigError, "stratify_by"),
         ("kind", ConfigError, "kind"),

@@ -151,7 +151,7 @@ def test_average_ranks_share_ties_as_scipy():
 
 def test_registry_names_and_unknown_metric():
     assert check_metric("ridgecv") == "ridgecv"
-    assert set(METRICS) == {"pls", "ridge", "ridgecv", "linear", "neuron_to_neuron", "cka", "rdm"}
+    assert set(METRICS) == {"pls", "ridge", "ridgecv", "linear", "neuron_to_neuron", "cka", "cka_cv", "rdm", "rdm_cv"}
     with pytest.raises(ConfigError, match=r"`benchmark.metric`.*nearest: ridge"):
         check_metric("rigde", "benchmark.metric")
 

@@ -13,7 +13,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from callbacks import BrainScoreCallback
-from callbacks.brainscore.benchmarks.base import FeatureBenchmark
 from callbacks.brainscore.benchmarks.synthetic import REFERENCE_LAYERS, make_synthetic_benchmark, reference_network
 from callbacks.brainscore.engine import load_benchmarks, score_round
 from callbacks.brainscore.metrics.ceiling import ceil_score
@@ -137,18 +136,14 @@ def test_a_glob_matching_no_layer_stops_at_setup_before_any_benchmark_loads(tmp_
     assert system.steps == 0 and not folder.exists()  # raised before the benchmark was written or any feature extracted
 
 
-def test_a_benchmark_without_per_split_scores_is_one_setup_error():
-    class WholeSet(FeatureBenchmark):
-        identifier, region, kind, cross_validated = "local:whole-cka", "IT", "neural", False
-
-        def stimulus_sets(self):
-            return {}
-
-        def score_features(self, features, context):
-            raise AssertionError("never scored")
-
-    with pytest.raises(ConfigError, match=r"local:whole-cka gives one whole-set number.*cross-validated metric \(e\.g\. cka_cv, rdm_cv"):
-        check_profile_benchmarks([WholeSet()], "BrainScoreCallback `profile_layers`")
+def test_a_whole_set_metric_is_one_setup_error(bench):
+    whole = load_benchmarks(f"synthetic:{bench}#V4,IT", metric="cka", benchmark_metrics={"local:synthetic-V4": "rdm"})
+    with pytest.raises(ConfigError) as info:
+        check_profile_benchmarks(whole, "BrainScoreCallback `profile_layers`")
+    message = str(info.value)
+    assert message.startswith("BrainScoreCallback `profile_layers`: local:synthetic-V4 gives one whole-set number") and "\n" not in message
+    assert "local:synthetic-IT gives one whole-set number" in message and "cross-validated metric (e.g. cka_cv, rdm_cv" in message
+    check_profile_benchmarks(load_benchmarks(f"synthetic:{bench}#IT", metric="cka_cv"))  # its per-split scores select
     with pytest.raises(ConfigError, match="profile_selection_splits"):
         BrainScoreCallback(benchmarks=["synthetic"], region_layer_map={}, profile_layers=["blocks.0"], profile_selection_splits=1.0)
 

@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ from neuroalign.core.output_paths import output_dir
 from callbacks.brainscore.benchmarks.base import Benchmark, FeatureBenchmark
 from callbacks.brainscore.benchmarks.brainscore_vision import BrainScoreVisionBenchmark
 from callbacks.brainscore.benchmarks.local import open_local_benchmark
+from callbacks.brainscore.benchmarks.local_neural import LocalNeuralBenchmark
 from callbacks.brainscore.benchmarks.synthetic import make_synthetic_benchmark, synthetic_benchmark_dirs
 from callbacks.brainscore.features import DEFAULT_MAX_FEATURES, check_feature_memory, extract_features
 from callbacks.brainscore.types import (
@@ -70,6 +72,7 @@ __all__ = [
     "check_layers",
     "load_benchmark",
     "load_benchmarks",
+    "apply_metrics",
     "check_feature_budget",
     "benchmark_features",
     "ScoringRound",
@@ -127,11 +130,22 @@ def load_benchmarks(
     specs: Sequence[str | Benchmark] | str | Benchmark,
     benchmark_regions: Mapping[str, str] | None = None,
     engine: Engine = "fast",
+    metric: str | None = None,
+    metric_args: Mapping[str, Any] | None = None,
+    benchmark_metrics: Mapping[str, str] | None = None,
+    config_key: str = "",
 ) -> list[Benchmark]:
-    """:func:`load_benchmark` for each spec (``engine`` as there), flattened.
+    """:func:`load_benchmark` for each spec (``engine`` as there), flattened; metric overrides applied.
+
+    Args:
+        specs, benchmark_regions, engine: as :func:`load_benchmark`.
+        metric, metric_args, benchmark_metrics: metric overrides of local neural benchmarks
+            (:func:`apply_metrics`).
+        config_key: prefix of the keys named in error lines (e.g. ``BrainScoreCallback``).
 
     Raises:
-        ConfigError: ``benchmark_regions`` names a benchmark that is not in ``specs``, or a bad region.
+        ConfigError: ``benchmark_regions`` names a benchmark that is not in ``specs``, a bad region, or a
+            bad metric override.
     """
     if isinstance(specs, (str, Benchmark)):
         specs = [specs]
@@ -142,7 +156,50 @@ def load_benchmarks(
         raise ConfigError(f"`benchmark_regions` names {', '.join(stray)}, which `benchmarks` does not list")
     for bid, region in regions.items():
         check_region(region, f"benchmark_regions.{bid}")
-    return [bench for spec in specs for bench in load_benchmark(spec, regions, engine)]
+    benchmarks = [bench for spec in specs for bench in load_benchmark(spec, regions, engine)]
+    apply_metrics(benchmarks, metric, metric_args, benchmark_metrics, config_key)
+    return benchmarks
+
+
+def apply_metrics(
+    benchmarks: Sequence[Benchmark],
+    metric: str | None = None,
+    metric_args: Mapping[str, Any] | None = None,
+    benchmark_metrics: Mapping[str, str] | None = None,
+    config_key: str = "",
+) -> None:
+    """Make local neural benchmarks score with the metric asked for, checked before any extraction.
+
+    ``metric`` (with ``metric_args``) replaces the ``metric`` of every local neural benchmark's
+    ``benchmark.yaml``; ``benchmark_metrics`` ``{identifier: metric}`` replaces it for the benchmarks it
+    names (it wins over ``metric``). brainscore-vision benchmarks keep their own metric (their id names
+    it) and behavioural benchmarks their i2n.
+
+    Raises:
+        ConfigError: an unknown metric or argument, ``benchmark_metrics`` naming a benchmark that is not
+            loaded or is not a local neural one, or ``metric`` with no local neural benchmark to apply to.
+    """
+    prefix = f"{config_key} " if config_key else ""
+    where = f" of {config_key}" if config_key else ""
+    local = {b.identifier: b for b in benchmarks if isinstance(b, LocalNeuralBenchmark)}
+    if metric_args is not None and metric is None:
+        raise ConfigError(f"{prefix}`metric_args` is set without `metric`; set `metric` too (or put metric_args in benchmark.yaml)")
+    if metric is not None:
+        if not local:
+            raise ConfigError(
+                f"{prefix}`metric` applies to local neural benchmarks and `benchmarks` has none "
+                "(brainscore-vision benchmarks keep their own metric: pick the id that names it, e.g. ...-pls)"
+            )
+        for bench in local.values():
+            bench.use_metric(metric, metric_args, "metric", where)
+    for bid, name in (benchmark_metrics or {}).items():
+        if bid not in local:
+            loaded = {b.identifier for b in benchmarks}
+            why = "is not a local neural benchmark (brainscore-vision benchmarks keep their own metric, behaviour its i2n)" if bid in loaded else "is not loaded"
+            raise ConfigError(
+                f"{prefix}`benchmark_metrics` names {bid!r}, which {why}; local neural benchmarks: {', '.join(local) or 'none'}"
+            )
+        local[bid].use_metric(name, None, f"benchmark_metrics.{bid}", where)
 
 
 def check_layers(
@@ -427,6 +484,9 @@ def score_model(
     fail_on_error: bool = True,
     benchmark_regions: Mapping[str, str] | None = None,
     engine: Engine = "fast",
+    metric: str | None = None,
+    metric_args: Mapping[str, Any] | None = None,
+    benchmark_metrics: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """Brain-Score a model: ``{"V1": ..., "V1_raw": ..., "V1_ceiling": ..., ..., "average", "rho_hierarchy"}``.
 
@@ -446,6 +506,7 @@ def score_model(
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
         engine: ``fast`` (default) or ``brainscore-vision``: how brainscore-vision benchmarks are scored
             (see :func:`load_benchmark`).
+        metric, metric_args, benchmark_metrics: the metric of local neural benchmarks (:func:`apply_metrics`).
 
     Returns:
         The summary of :func:`summarize_scores` plus each benchmark's score (:func:`benchmark_scores`).
@@ -458,7 +519,7 @@ def score_model(
     )
     scores, _ = score_benchmarks(
         model,
-        load_benchmarks(benchmarks, benchmark_regions, engine),
+        load_benchmarks(benchmarks, benchmark_regions, engine, metric, metric_args, benchmark_metrics),
         region_layer_map,
         behavioral_readout_layer,
         context,

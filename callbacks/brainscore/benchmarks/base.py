@@ -89,18 +89,24 @@ class FeatureBenchmark(Benchmark):
     :meth:`score_model` (for using one benchmark alone) extracts the features itself through
     :func:`callbacks.brainscore.features.extract_features`.
 
-    Attributes:
-        cross_validated: ``True`` when :meth:`score_features` gives per-split scores in the score's
-            ``extra["per_split"]`` (raw score of each CV split; with ``extra["per_split_ceiled"]`` where the
-            benchmark ceils each split itself), which layer profiles select and report on
-            (:mod:`callbacks.brainscore.profile`); a whole-set metric (plain ``cka``, ``rdm``) sets ``False``.
+    Per-split scores: a cross-validated benchmark gives the raw score of each CV split in its score's
+    ``extra["per_split"]`` (and ``extra["per_split_ceiled"]`` where it ceils each split itself, as i2n does);
+    layer profiles select and report on them (:mod:`callbacks.brainscore.profile`).
     """
-
-    cross_validated: bool = True
 
     @property
     def needs_features(self) -> bool:
         return True
+
+    @property
+    def cross_validated(self) -> bool:
+        """``True`` when scores come with per-split scores (see class doc).
+
+        A benchmark scoring with a metric object follows its metric's ``cross_validated`` (a local neural
+        benchmark with plain ``cka`` / ``rdm`` gives one whole-set number); others are cross-validated unless
+        they override this.
+        """
+        return bool(getattr(getattr(self, "metric", None), "cross_validated", True))
 
     @abstractmethod
     def stimulus_sets(self) -> dict[str, StimulusSet]:

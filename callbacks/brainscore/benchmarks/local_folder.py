@@ -4,10 +4,15 @@ Folder format::
 
     <folder>/benchmark.yaml   kind: neural | behavior, region (V1|V2|V4|IT, neural only) and
                               visual_degrees are required (all missing ones are listed at once);
-                              optional: name (default: the folder name), stratify_by (a stimuli.csv column)
+                              optional: name (default: the folder name), stratify_by (a stimuli.csv column);
+                              neural also: metric (pls | ridge | ridgecv | linear | neuron_to_neuron | cka |
+                              cka_cv | rdm | rdm_cv; default pls), metric_args (a mapping, see
+                              callbacks.brainscore.metrics.neural_metric), ceiling (a known ceiling in (0, 1];
+                              needed when responses.npy has one repetition)
     <folder>/stimuli.csv      columns stimulus_id, filename (relative to the folder), any others
     <folder>/responses.npy    neural: float array (repetitions, stimuli, neuroids), rows in
-                              stimuli.csv order; NaN marks a missing trial
+                              stimuli.csv order; NaN marks a missing trial; (stimuli, neuroids) is
+                              one repetition
     <folder>/trials.csv       behavior: one row per human trial: stimulus_id, truth, choice
                               [, subject][, distractor]
     <folder>/fitting.csv      behavior: stimulus_id, filename, label -- images to fit the readout

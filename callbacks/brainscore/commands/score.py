@@ -86,6 +86,9 @@ def score_command(
     output_dir: str = "brainscore_scores",
     benchmark_regions: dict[str, str] | None = None,
     engine: Engine = "fast",
+    metric: str | None = None,
+    metric_args: dict[str, Any] | None = None,
+    benchmark_metrics: dict[str, str] | None = None,
 ) -> str:
     """Score a model and print / save the Table-3-like summary.
 
@@ -105,6 +108,10 @@ def score_command(
         output_dir: where ``scores.json`` and the summary CSV / Markdown go.
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
         engine: ``fast`` (default) or ``brainscore-vision``: how brainscore-vision benchmarks are scored.
+        metric: the metric of every local neural benchmark (``pls``, ``ridge``, ``ridgecv``, ``linear``,
+            ``neuron_to_neuron``, ``cka``, ``cka_cv``, ``rdm``, ``rdm_cv``); default: each benchmark.yaml's.
+        metric_args: arguments of ``metric`` (e.g. ``{alphas: [0.1, 1, 10]}``).
+        benchmark_metrics: ``{local benchmark id: metric}`` for single benchmarks.
 
     Returns:
         The Markdown summary table, then one ``wrote <path>`` line per file written.
@@ -124,6 +131,9 @@ def score_command(
         max_features=max_features,
         benchmark_regions=benchmark_regions,
         engine=engine,
+        metric=metric,
+        metric_args=metric_args,
+        benchmark_metrics=benchmark_metrics,
     )
     stem = "brainscore_summary"
     with writing(out, "--output_dir"):

@@ -34,11 +34,11 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from callbacks.brainscore.metrics.cka import cka_score
+from callbacks.brainscore.metrics.cka import cka_cv_scores, cka_score
 from callbacks.brainscore.metrics.correlation import nanmedian
 from callbacks.brainscore.metrics.neuron_to_neuron import neuron_to_neuron_cv_correlations
 from callbacks.brainscore.metrics.pls import pls_cv_correlations
-from callbacks.brainscore.metrics.rdm import rdm_score
+from callbacks.brainscore.metrics.rdm import rdm_cv_scores, rdm_score
 from callbacks.brainscore.metrics.ridge import linear_cv_correlations, ridge_cv_correlations
 from callbacks.brainscore.metrics.ridgecv import ridgecv_cv_correlations
 from neuroalign.core.errors import ConfigError
@@ -56,7 +56,8 @@ class MetricInfo(NamedTuple):
 
 
 #: name -> function. Regressions: ``f(X, Y, splits, ..., dtype, device) -> (splits, neuroids)`` r
-#: (``ridgecv`` returns ``(r, chosen_alphas)``); similarities: ``f(X, Y, ..., dtype, device) -> 0-d``.
+#: (``ridgecv`` returns ``(r, chosen_alphas)``); similarities: ``f(X, Y, ..., dtype, device) -> 0-d``, their
+#: ``_cv`` forms ``f(X, Y, splits, ..., dtype, device) -> (splits,)`` (the metric on each split's test rows).
 METRICS: dict[str, Callable[..., torch.Tensor | tuple[torch.Tensor, torch.Tensor]]] = {
     "pls": pls_cv_correlations,
     "ridge": ridge_cv_correlations,
@@ -64,7 +65,9 @@ METRICS: dict[str, Callable[..., torch.Tensor | tuple[torch.Tensor, torch.Tensor
     "linear": linear_cv_correlations,
     "neuron_to_neuron": neuron_to_neuron_cv_correlations,
     "cka": cka_score,
+    "cka_cv": cka_cv_scores,
     "rdm": rdm_score,
+    "rdm_cv": rdm_cv_scores,
 }
 
 METRIC_INFO: dict[str, MetricInfo] = {
@@ -74,17 +77,20 @@ METRIC_INFO: dict[str, MetricInfo] = {
     "linear": MetricInfo("regression", "linear_predictivity", "internal_consistency"),
     "neuron_to_neuron": MetricInfo("regression", "neuron_to_neuron", "internal_consistency"),
     "cka": MetricInfo("similarity", "cka", "split-half CKA of repetition means"),
+    "cka_cv": MetricInfo("similarity", "cka_cv", "split-half CKA of repetition means"),
     "rdm": MetricInfo("similarity", "rdm", "split-half RDM reliability (Spearman-Brown)"),
+    "rdm_cv": MetricInfo("similarity", "rdm_cv", "split-half RDM reliability (Spearman-Brown)"),
 }
 
 
-def check_metric(name: str, config_key: str = "metric") -> str:
-    """``name`` if it is a listed metric, else one ``ConfigError`` line naming ``config_key`` and the nearest names."""
+def check_metric(name: str, config_key: str = "metric", where: str = "") -> str:
+    """``name`` if it is a listed metric, else one ``ConfigError`` line naming ``config_key`` (``where``, e.g.
+    ``" in <folder>/benchmark.yaml"``, follows it) and the nearest names."""
     if name in METRICS:
         return name
     near = nearest_names(str(name), METRICS, n=3)
     raise ConfigError(
-        f"unknown metric {name!r} (set `{config_key}` to one of {', '.join(METRICS)}; nearest: {', '.join(near)})"
+        f"unknown metric {name!r} (set `{config_key}`{where} to one of {', '.join(METRICS)}; nearest: {', '.join(near)})"
     )
 
 
