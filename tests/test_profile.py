@@ -75,8 +75,11 @@ def bench(tmp_path_factory):
 
 
 def test_profile_recovers_the_ground_truth_layer_of_every_region(bench):
-    done = score_round(reference_network(image_size=16, n_classes=4), load_benchmarks(f"synthetic:{bench}#V1,V2,V4,IT"), None,
-                       profile_layers=LAYERS)
+    net = reference_network(image_size=16, n_classes=4)
+    passes = []
+    net.register_forward_hook(lambda module, args, out: passes.append(args[0].shape[0]))
+    done = score_round(net, load_benchmarks(f"synthetic:{bench}#V1,V2,V4,IT"), None, profile_layers=LAYERS)
+    assert passes == [1, 60]  # the memory check's one image, then ONE pass over the 60 shared stimuli for all 16 scores
     assert not done.layer_failures and set(done.layer_scores) == {f"local:synthetic-{r}" for r in REFERENCE_LAYERS}
     profiles = region_profiles(done.layer_scores, LAYERS)
     assert {r: p["best_layer"] for r, p in profiles.items()} == REFERENCE_LAYERS

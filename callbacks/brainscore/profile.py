@@ -17,9 +17,11 @@ A *profile* scores each candidate layer on every benchmark of a region (from one
   of the selection score (ties: the first in model order); what a profile reports for the region is the best
   layer's report score, computed from splits the choice never saw.
 
-The CV splits of Brain-Score's benchmarks are shuffle splits: their *test* stimuli may overlap between the
-selection and the report splits, so the two scores come from different fits and held-out sets but not from
-disjoint stimuli.
+What "held out" means: the neural CV splits of Brain-Score's benchmarks are shuffle splits, so their *test*
+stimuli may overlap between the selection and the report splits -- the two scores come from different fits
+and held-out sets, not from disjoint stimuli. The i2n "splits" are two random halves of the human trials:
+the model's readout is the same in both, only the human data differ. The splits being random, taking the
+first ones to select is as good as any other choice.
 
 A profile is plain data (JSON-ready, kept in a callback's state)::
 
