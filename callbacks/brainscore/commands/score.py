@@ -93,8 +93,7 @@ def score_command(
     """Score a model and print / save the Table-3-like summary.
 
     Args:
-        benchmarks: any brainscore-vision benchmark ids, local benchmark folders or synthetic specs
-            (``synthetic:<folder>``).
+        benchmarks: brainscore-vision ids, local benchmark folders or ``synthetic:<folder>``.
         region_layer_map: ``{V1: layer, V2: layer, V4: layer, IT: layer}``.
         model: zoo model name (``resnet18``, ``crossvit_18_dagger_408``, ...) or ``synthetic-reference``.
         checkpoint: Lightning checkpoint or state dict to load.
@@ -107,11 +106,10 @@ def score_command(
         max_features: ``None`` (default) keeps layers whole (exact); an int projects wider layers to that many features (an approximation).
         output_dir: where ``scores.json`` and the summary CSV / Markdown go.
         benchmark_regions: ``{brainscore-vision id: region}`` for benchmarks whose region is not inferred.
-        engine: ``fast`` (default) or ``brainscore-vision``: how brainscore-vision benchmarks are scored.
-        metric: the metric of every local neural benchmark (``pls``, ``ridge``, ``ridgecv``, ``linear``,
-            ``neuron_to_neuron``, ``cka``, ``cka_cv``, ``rdm``, ``rdm_cv``); default: each benchmark.yaml's.
-        metric_args: arguments of ``metric`` (e.g. ``{alphas: [0.1, 1, 10]}``).
-        benchmark_metrics: ``{local benchmark id: metric}`` for single benchmarks.
+        engine: how brainscore-vision benchmarks are scored.
+        metric: metric of local neural benchmarks (pls, ridgecv, rdm, ...).
+        metric_args: its arguments.
+        benchmark_metrics: ``{local id: metric}``.
 
     Returns:
         The Markdown summary table, then one ``wrote <path>`` line per file written.
