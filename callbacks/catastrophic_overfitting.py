@@ -25,16 +25,18 @@ Then ``action``:
 
 * ``warn`` -- log it and go on;
 * ``stop`` -- also stop training (``trainer.should_stop``);
-* ``rollback`` -- restore the weights and optimiser state of the last check without catastrophic
-  overfitting (kept in CPU memory) and multiply the module's ``alpha`` by ``alpha_factor`` (locuslab's
-  early-stopping recipe, with the step lowered so that it does not happen again at once).
+* ``rollback`` -- restore the weights and optimiser state of the check with the best PGD accuracy
+  (kept in CPU memory: the pre-collapse state, which the last check before the detection need not be
+  when PGD accuracy slid over several checks) and multiply the module's ``alpha`` by ``alpha_factor``
+  (locuslab's early-stopping recipe keeps the best-PGD weights; the step is lowered so that the collapse
+  does not happen again at once).
 
 Every event is a log line (with the global step) and the metric ``train/co_event`` (1 at the step of an
 event), and after a rollback ``train/attack_alpha``; all metrics go straight to the trainer's loggers at the
 check's global step, whatever ``log_every_n_steps`` is. Under DDP the ranks agree on the decision
 (:meth:`~lightning.pytorch.strategies.Strategy.reduce_boolean_decision`: any rank's detection counts).
 The monitor state (best accuracies, events, the lowered alpha) is saved in checkpoints and restored on
-resume; the in-memory snapshot is not.
+resume; the in-memory snapshot is not (after a resume it is the first check's state until a new best).
 """
 
 from __future__ import annotations
@@ -185,9 +187,10 @@ class CatastrophicOverfittingMonitor(Callback):
         self._log(trainer, {"train/fgsm_acc": fgsm_acc, "train/pgd_acc": pgd_acc, "train/co_gap": fgsm_acc - pgd_acc})
         detected = trainer.strategy.reduce_boolean_decision(self.collapsed(fgsm_acc, pgd_acc), all=False)
         if not detected:
-            if pgd_acc > self.best_pgd_acc:
+            best = pgd_acc > self.best_pgd_acc
+            if best:
                 self.best_pgd_acc, self.fgsm_at_best = pgd_acc, fgsm_acc
-            if self.action == "rollback":
+            if self.action == "rollback" and (best or self._snapshot is None):  # none yet after a resume
                 self._snapshot = self._take_snapshot(trainer, pl_module)
             return
         self._act(trainer, pl_module, step, fgsm_acc, pgd_acc)
@@ -201,7 +204,7 @@ class CatastrophicOverfittingMonitor(Callback):
         )
         if action == "rollback" and self._snapshot is None:
             action = "warn"
-            message += "; no earlier good state to roll back to"
+            message += "; no earlier state to roll back to"
         if action == "stop":
             trainer.should_stop = True
             message += "; stopping"
@@ -211,7 +214,7 @@ class CatastrophicOverfittingMonitor(Callback):
             for optimizer, state in zip(trainer.optimizers, optimizer_states):
                 optimizer.load_state_dict(state)
             pl_module.alpha = float(pl_module.alpha) * self.alpha_factor
-            message += f"; rolled back to the last good state, alpha lowered to {pl_module.alpha * 255:g}/255"
+            message += f"; rolled back to the best-PGD state, alpha lowered to {pl_module.alpha * 255:g}/255"
             self._log(trainer, {"train/attack_alpha": float(pl_module.alpha)})
         if trainer.is_global_zero:
             log.warning(message)

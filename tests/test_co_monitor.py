@@ -90,7 +90,7 @@ def test_the_rule_pgd_below_a_fraction_of_its_best_while_fgsm_does_not_fall():
         CatastrophicOverfittingMonitor(action="explode")
 
 
-def test_rollback_restores_the_last_good_weights_and_optimiser_and_lowers_alpha(tmp_path, caplog):
+def test_rollback_restores_the_best_pgd_weights_and_optimiser_and_lowers_alpha(tmp_path, caplog):
     pl_module = module()
     weights, monitor = Weights(), Scripted(COLLAPSE, action="rollback", alpha_factor=0.5)
     with caplog.at_level("WARNING"):
@@ -99,7 +99,7 @@ def test_rollback_restores_the_last_good_weights_and_optimiser_and_lowers_alpha(
     assert [(e.step, e.action) for e in monitor.events] == [(15, "rollback")]
     assert "catastrophic overfitting at step 15" in caplog.text
     assert pl_module.alpha == pytest.approx(0.5 * 1.25 * EPS)
-    # at step 15 the weights went back to those of step 10 (the last good check) ...
+    # at step 15 the weights went back to those of step 10 (the best-PGD check) ...
     good, good_steps = weights.at[10]
     collapsed, _ = weights.at[15]
     assert any(not torch.equal(a, b) for a, b in zip(good, collapsed))
@@ -117,7 +117,11 @@ def test_rollback_restores_the_last_good_weights_and_optimiser_and_lowers_alpha(
     assert fresh._restored_alpha == pytest.approx(0.5 * 1.25 * EPS)
 
 
-def test_rollback_weights_are_the_step_10_weights(tmp_path):
+SLIDE = [(0.5, 0.40), (0.6, 0.45), (0.6, 0.30), (0.7, 0.10)]  # PGD slides over two checks: best at 10, detected at 20
+
+
+@pytest.mark.parametrize("script", [COLLAPSE[:3], SLIDE], ids=["collapse", "slide"])
+def test_rollback_weights_are_the_best_pgd_weights_of_step_10(tmp_path, script):
     pl_module = module()
     snapshots: dict[int, list[torch.Tensor]] = {}
 
@@ -126,9 +130,14 @@ def test_rollback_weights_are_the_step_10_weights(tmp_path):
             snapshots[trainer.global_step] = [p.detach().clone() for p in module_.parameters()]
 
     weights = Weights()
-    fit(pl_module, tmp_path, [weights, Scripted(COLLAPSE[:3], action="rollback"), AfterMonitor()], steps=15)
-    for a, b in zip(weights.at[10][0], snapshots[15]):
+    monitor = Scripted(script, action="rollback")
+    last = 5 * len(script)
+    fit(pl_module, tmp_path, [weights, monitor, AfterMonitor()], steps=last)
+    assert [e.step for e in monitor.events] == [last]
+    for a, b in zip(weights.at[10][0], snapshots[last]):
         torch.testing.assert_close(a, b)
+    if last > 15:  # not the last check before the detection (step 15, PGD 0.30 >= half the best)
+        assert any(not torch.equal(a, b) for a, b in zip(weights.at[15][0], snapshots[last]))
 
 
 @pytest.mark.parametrize("action, last_step", [("warn", 20), ("stop", 15)])
