@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.stats import pearsonr, rankdata
+from scipy.stats import pearsonr, rankdata, spearmanr
 from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
 from callbacks.brainscore.brainio_data import import_brainscore_vision
@@ -212,3 +212,18 @@ def test_rank_deficient_features_leave_the_downdate_form_for_each_splits_own_sys
         for s, (tr, te) in enumerate(splits):
             pred = model.fit(X[tr], Y[tr]).predict(X[te])
             np.testing.assert_allclose(r[s].numpy(), [pearsonr(pred[:, j], Y[te, j])[0] for j in range(3)], atol=1e-10)
+
+
+def test_rdm_cv_ranks_ties_within_each_split_as_scipy():
+    """Stimuli that are scaled, shifted +-Hadamard rows correlate exactly -1, 0 or 1 (RDM values tie everywhere):
+    each split's ranks average its own ties, as ``scipy.stats.spearmanr`` of the split's RDMs."""
+    rng = np.random.default_rng(4)
+    hadamard = np.array([[1.0, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]])
+    X = hadamard[rng.integers(0, 3, 16)] * rng.choice([-4.0, -1, 2], (16, 1)) + rng.integers(-3, 3, (16, 1))
+    Y = rng.normal(size=(16, 4))
+    splits = brainscore_splits(16, n_splits=3, train_size=0.25)
+    upper = np.triu_indices(12, 1)
+    expected = [spearmanr(np.round(1 - np.corrcoef(X[te]), 12)[upper], (1 - np.corrcoef(Y[te]))[upper])[0]
+                for _, te in splits]
+    np.testing.assert_allclose(rdm_cv_scores(X, Y, splits).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(rdm_cv_scores(Y, X, splits).numpy(), expected, atol=1e-12)
