@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from callbacks.brainscore.metrics.correlation import pearson_per_column
+from callbacks.brainscore.metrics.kernel_pls import _blas_threads
 
 __all__ = [
     "FoldGrams",
@@ -144,12 +145,13 @@ def symmetric_gram(X: torch.Tensor, block: int = GRAM_BLOCK) -> torch.Tensor:
     """``X^T X`` of ``(n, p)`` ``X`` as one symmetric product (half the multiply-adds of a general one).
 
     On CPU numpy's BLAS ``syrk`` (which numpy's ``matmul`` calls for ``A.T @ A``; torch has no symmetric
-    product); elsewhere the column blocks on and above the diagonal, ``block`` columns at a time.
+    product), with torch's number of threads; elsewhere the column blocks on and above the diagonal, ``block`` columns at a time.
     """
     p = X.shape[1]
     if X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
         a = X.detach().contiguous().numpy()
-        return torch.from_numpy(a.T @ a)
+        with _blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread setting
+            return torch.from_numpy(a.T @ a)
     if p <= 2 * block:
         return X.T @ X
     G = X.new_empty(p, p)
