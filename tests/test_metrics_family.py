@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.stats import pearsonr, rankdata
-from sklearn.linear_model import Ridge, RidgeCV
+from scipy.stats import pearsonr, rankdata, spearmanr
+from sklearn.linear_model import LinearRegression, Ridge, RidgeCV
 
 from callbacks.brainscore.brainio_data import import_brainscore_vision
 from callbacks.brainscore.metrics.cka import cka_cv_scores, cka_score, cka_split_half_ceiling
@@ -26,7 +26,12 @@ from callbacks.brainscore.metrics.rdm import (
     repetition_halves,
 )
 from callbacks.brainscore.metrics.registry import METRICS, aggregate_regression, check_metric
-from callbacks.brainscore.metrics.ridge import linear_cv_correlations, ridge_cv_correlations
+from callbacks.brainscore.metrics.ridge import (
+    downdated_ridge_predictions,
+    fold_index,
+    linear_cv_correlations,
+    ridge_cv_correlations,
+)
 from callbacks.brainscore.metrics.ridgecv import BRAINSCORE_ALPHAS, ridgecv_cv_correlations
 from callbacks.brainscore.metrics.splits import brainscore_splits
 from neuroalign.core.errors import ConfigError
@@ -188,3 +193,37 @@ def test_similarity_ceilings_are_split_half_scores_and_fall_with_noise():
         assert float(ceiling(clean, n_splits=4)["ceiling"]) > 0.9 > 0.5 > float(result["ceiling"])
     with pytest.raises(ConfigError, match="repetitions >= 2"):
         rdm_split_half_ceiling(noisy[:1])
+
+
+def test_rank_deficient_features_leave_the_downdate_form_for_each_splits_own_system():
+    """A duplicated feature column makes the Gram matrix singular: least squares then takes the minimum-norm
+    solution of each split (equal to sklearn ``LinearRegression``), ridge the direct factorisation (sklearn ``Ridge``)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 6))
+    X = np.concatenate([X, X[:, :1]], axis=1)
+    Y = X[:, :3] @ rng.normal(size=(3, 3)) + rng.normal(size=(40, 3))
+    splits = brainscore_splits(40, n_splits=2)
+    Xc, Yc = torch.from_numpy(X - X.mean(0)), torch.from_numpy(Y - Y.mean(0))
+    train, out = fold_index(splits, 40)
+    test = torch.stack([torch.as_tensor(np.sort(te)) for _, te in splits])
+    assert downdated_ridge_predictions(Xc, Yc, train, out, test, 0.0) is None
+    for ours, model in [(linear_cv_correlations, LinearRegression()), (ridge_cv_correlations, Ridge(alpha=1.0))]:
+        r = ours(X, Y, splits)
+        for s, (tr, te) in enumerate(splits):
+            pred = model.fit(X[tr], Y[tr]).predict(X[te])
+            np.testing.assert_allclose(r[s].numpy(), [pearsonr(pred[:, j], Y[te, j])[0] for j in range(3)], atol=1e-10)
+
+
+def test_rdm_cv_ranks_ties_within_each_split_as_scipy():
+    """Stimuli that are scaled, shifted +-Hadamard rows correlate exactly -1, 0 or 1 (RDM values tie everywhere):
+    each split's ranks average its own ties, as ``scipy.stats.spearmanr`` of the split's RDMs."""
+    rng = np.random.default_rng(4)
+    hadamard = np.array([[1.0, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]])
+    X = hadamard[rng.integers(0, 3, 16)] * rng.choice([-4.0, -1, 2], (16, 1)) + rng.integers(-3, 3, (16, 1))
+    Y = rng.normal(size=(16, 4))
+    splits = brainscore_splits(16, n_splits=3, train_size=0.25)
+    upper = np.triu_indices(12, 1)
+    expected = [spearmanr(np.round(1 - np.corrcoef(X[te]), 12)[upper], (1 - np.corrcoef(Y[te]))[upper])[0]
+                for _, te in splits]
+    np.testing.assert_allclose(rdm_cv_scores(X, Y, splits).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(rdm_cv_scores(Y, X, splits).numpy(), expected, atol=1e-12)

@@ -24,7 +24,7 @@ import torch
 
 from callbacks.brainscore.metrics.ceiling import spearman_brown
 from callbacks.brainscore.metrics.rdm import repetition_halves
-from callbacks.brainscore.metrics.ridge import paired_tensors
+from callbacks.brainscore.metrics.ridge import paired_tensors, symmetric_gram
 
 __all__ = ["hsic", "cka_score", "cka_cv_scores", "cka_split_half_ceiling"]
 
@@ -43,28 +43,23 @@ def _subsets(n: int, keep: Sequence[np.ndarray], device) -> tuple[torch.Tensor, 
 
 
 def _cross_frobenius(A: torch.Tensor, B: torch.Tensor, kept: torch.Tensor, dropped: torch.Tensor,
-                     shift_a: torch.Tensor | None = None, shift_b: torch.Tensor | None = None,
-                     block: int = 512) -> torch.Tensor:
+                     shift_a: torch.Tensor | None = None, shift_b: torch.Tensor | None = None) -> torch.Tensor:
     """``||(A_s - shift_a)^T (B_s - shift_b)||_F^2`` per subset ``s`` (shifts: ``(S, a)``, ``(S, b)`` or None).
 
-    ``B is A`` (with equal shifts) computes only the Gram blocks on and above the diagonal, ``block`` columns at a time.
+    ``B is A`` (with equal shifts) takes symmetric products (:func:`~.ridge.symmetric_gram`): that of all
+    rows once, then that of each subset's dropped rows.
     """
     n_s = kept.shape[1]
     a, b = A.shape[1], B.shape[1]
-    if a * b <= n_s * (a + b) and B is A and a > block:  # symmetric: blocks on and above the diagonal only
-        Ad = A[dropped] if dropped.shape[1] else None
-        total = A.new_zeros(kept.shape[0])
-        for start in range(0, a, block):
-            cols = slice(start, start + block)
-            F = (A[:, cols].T @ A[:, start:]).expand(kept.shape[0], -1, -1)
-            if Ad is not None:
-                F = F - Ad[:, :, cols].transpose(1, 2) @ Ad[:, :, start:]
+    if a * b <= n_s * (a + b) and B is A:  # symmetric: the Gram matrix of all rows minus the dropped ones'
+        G = symmetric_gram(A)
+        totals = []
+        for s in range(kept.shape[0]):
+            F = G - symmetric_gram(A[dropped[s]]) if dropped.shape[1] else G.clone()
             if shift_a is not None:
-                F = F - n_s * shift_a[:, cols].unsqueeze(-1) * shift_a[:, start:].unsqueeze(1)
-            F2 = F * F
-            size = F.shape[1]
-            total = total + F2[:, :, :size].sum((1, 2)) + 2.0 * F2[:, :, size:].sum((1, 2))
-        return total
+                F.sub_(n_s * shift_a[s].unsqueeze(-1) * shift_a[s].unsqueeze(0))
+            totals.append(F.reshape(-1) @ F.reshape(-1))
+        return torch.stack(totals)
     if a * b <= n_s * (a + b):  # feature space: all rows minus the dropped ones
         F = (A.T @ B).expand(kept.shape[0], a, b)
         if dropped.shape[1]:

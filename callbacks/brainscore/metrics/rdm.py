@@ -7,22 +7,24 @@ all stimuli. ``rdm_cv`` computes the same on the *test* rows of each of 10 split
 (``test_size=0.9``; the train rows are unused) and averages over splits. rsatoolbox's
 ``calc_rdm(method='correlation')`` and ``compare(method='spearman')`` are the same two steps.
 
-Only the upper triangle's correlations are computed (row blocks against the later rows); ranks are average ranks of ties (as
-``scipy.stats.rankdata``), and Spearman's rho is the Pearson r of the ranks. The RDM of a subset of
-stimuli is the submatrix of the full RDM (a correlation between two stimuli does not depend on the
-others), so ``rdm_cv`` computes the correlations once.
+The correlations come from one symmetric product (:func:`~.ridge.symmetric_gram`); ranks are average
+ranks of ties (as ``scipy.stats.rankdata``), and Spearman's rho is the Pearson r of the ranks. The RDM
+of a subset of stimuli is the submatrix of the full RDM (a correlation between two stimuli does not
+depend on the others), so ``rdm_cv`` computes the correlations and sorts each upper triangle once; a
+split's ranks are then the running count of its pairs along that order (ties averaged where present).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from sklearn.model_selection import ShuffleSplit
 
 from callbacks.brainscore.metrics.ceiling import spearman_brown
-from callbacks.brainscore.metrics.ridge import paired_tensors
+from callbacks.brainscore.metrics.ridge import paired_tensors, symmetric_gram
 from neuroalign.core.errors import ConfigError
 
 __all__ = [
@@ -38,9 +40,9 @@ __all__ = [
 
 
 def _correlations(X: torch.Tensor) -> torch.Tensor:
-    """``(n, n)`` Pearson r between the rows of ``X`` (``np.corrcoef``)."""
+    """``(n, n)`` Pearson r between the rows of ``X`` (``np.corrcoef``), from one symmetric product."""
     Z = _standardised_rows(X)
-    return (Z @ Z.T).clamp(-1.0, 1.0)
+    return symmetric_gram(Z.T).clamp_(-1.0, 1.0)
 
 
 def _standardised_rows(X: torch.Tensor) -> torch.Tensor:
@@ -49,18 +51,9 @@ def _standardised_rows(X: torch.Tensor) -> torch.Tensor:
     return Z / Z.norm(dim=1, keepdim=True)
 
 
-def _upper_correlations(X: torch.Tensor, block: int = 512) -> torch.Tensor:
-    """The strict upper triangle of :func:`_correlations` in ``np.triu_indices(n, k=1)`` order, from row blocks
-    against the rows after them only (half the products of the full matrix, no ``n x n`` index arrays)."""
-    Z = _standardised_rows(X)
-    n = Z.shape[0]
-    parts = []
-    for start in range(0, n, block):
-        M = (Z[start:start + block] @ Z[start:].T).clamp(-1.0, 1.0)  # (b, n - start)
-        rows = torch.arange(M.shape[0], device=Z.device).unsqueeze(1)
-        cols = torch.arange(M.shape[1], device=Z.device).unsqueeze(0)
-        parts.append(M[cols > rows])  # row-major: row by row, columns after the diagonal
-    return torch.cat(parts)
+def _upper_correlations(X: torch.Tensor) -> torch.Tensor:
+    """The strict upper triangle of :func:`_correlations` in ``np.triu_indices(n, k=1)`` order."""
+    return _upper(_correlations(X))
 
 
 def rdm(X: torch.Tensor | np.ndarray, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
@@ -83,17 +76,22 @@ def average_ranks(x: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman's rho of two 1-D tensors (Pearson r of their average ranks), a 0-d tensor."""
-    ra, rb = average_ranks(a), average_ranks(b)
+def _rank_correlation(ra: torch.Tensor, rb: torch.Tensor) -> torch.Tensor:
+    """Pearson r of two rank vectors (Spearman's rho of the values they rank), a 0-d tensor."""
     ra, rb = ra - ra.mean(), rb - rb.mean()
     return (ra @ rb) / (ra.norm() * rb.norm())
 
 
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman's rho of two 1-D tensors (Pearson r of their average ranks), a 0-d tensor."""
+    return _rank_correlation(average_ranks(a), average_ranks(b))
+
+
 def _upper(M: torch.Tensor) -> torch.Tensor:
     """The strict upper triangle of a square matrix, row by row (``np.triu_indices(n, k=1)`` order)."""
-    i, j = torch.triu_indices(M.shape[0], M.shape[0], offset=1, device=M.device)
-    return M[i, j]
+    n = M.shape[0]
+    i, j = torch.triu_indices(n, n, offset=1, device=M.device)
+    return M.reshape(-1).index_select(0, i * n + j)
 
 
 def rdm_similarity(rdm1: torch.Tensor, rdm2: torch.Tensor) -> torch.Tensor:
@@ -133,12 +131,62 @@ def rdm_cv_scores(
         ``(n_splits,)`` Spearman rhos; brainscore-vision's score is their mean.
     """
     X, Y = paired_tensors(X, Y, dtype, device)
-    rx, ry = _correlations(X), _correlations(Y)
+    n = X.shape[0]
+    i, j = torch.triu_indices(n, n, offset=1, device=X.device)
+    sx, sy = (_SortedPairs.of(_correlations(A).reshape(-1).index_select(0, i * n + j), i, j) for A in (X, Y))
+    place_y = torch.empty_like(sy.order)
+    place_y[sy.order] = torch.arange(len(place_y), device=X.device)
+    place_y = place_y.index_select(0, sx.order)  # each pair of the x order: its place in the y order
     scores = []
-    for _, te in splits:  # a split's RDM is a submatrix of the full one
-        idx = torch.as_tensor(np.asarray(te), dtype=torch.long, device=X.device)
-        scores.append(spearman(_upper(rx[idx][:, idx]), _upper(ry[idx][:, idx])))
-    return torch.stack(scores)
+    for _, te in splits:  # a split's RDM is a submatrix of the full one: its pairs keep their sorted order
+        member = torch.zeros(n, dtype=torch.bool, device=X.device)
+        member[torch.as_tensor(np.asarray(te), dtype=torch.long, device=X.device)] = True
+        rx, keep = sx.subset_ranks(member)
+        ry = sy.subset_ranks(member)[0].index_select(0, place_y)
+        kept = keep.sum(dtype=torch.float64)
+        rx = torch.where(keep, rx, 0.0)  # the split's pairs only
+        shift = kept * ((kept + 1.0) / 2.0) ** 2  # m * mean^2: average ranks 1..m have mean (m + 1) / 2
+        scores.append((rx @ ry - shift) / ((rx @ rx - shift) * (torch.where(keep, ry, 0.0) @ ry - shift)).sqrt())
+    return torch.stack(scores).to(X.dtype)
+
+
+class _SortedPairs(NamedTuple):
+    """One RDM's upper triangle sorted once, for the ranks of the pairs of any subset of stimuli.
+
+    Attributes:
+        order: ``(N,)`` the sorting permutation of the triangle's pairs.
+        first, second: ``(N,)`` the two stimuli of each pair, in sorted order.
+        group: ``(N,)`` tie group of each sorted place, None when no values tie; ends: ``(G,)`` each
+            group's last sorted place.
+    """
+
+    order: torch.Tensor
+    first: torch.Tensor
+    second: torch.Tensor
+    group: torch.Tensor | None
+    ends: torch.Tensor | None
+
+    @classmethod
+    def of(cls, values: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> "_SortedPairs":
+        """Sort the pair ``values`` (pair ``k`` of stimuli ``first[k]``, ``second[k]``) and note their ties."""
+        values, order = torch.sort(values)
+        first, second = first.index_select(0, order), second.index_select(0, order)
+        if not bool((values[1:] == values[:-1]).any()):
+            return cls(order, first, second, None, None)
+        _, group, counts = torch.unique_consecutive(values, return_inverse=True, return_counts=True)
+        return cls(order, first, second, group, torch.cumsum(counts, 0) - 1)
+
+    def subset_ranks(self, member: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ranks, keep)`` in sorted order for the stimuli where ``member`` (``(n,)`` bool) is true: ``keep``
+        (bool) marks the pairs of two members, ``ranks`` (float64) their average ranks among those pairs
+        (arbitrary elsewhere)."""
+        keep = member.index_select(0, self.first) & member.index_select(0, self.second)
+        count = torch.cumsum(keep, 0, dtype=torch.float64)  # running count of kept pairs: their ranks where nothing ties
+        if self.group is not None:  # ties: each group's kept pairs share the mean of their ranks
+            last = count.index_select(0, self.ends)
+            size = last - torch.cat([last.new_zeros(1), last[:-1]])
+            count = (last - (size - 1.0) / 2.0).index_select(0, self.group)
+        return count, keep
 
 
 def repetition_halves(

@@ -18,6 +18,12 @@ eigenvalues ``lam``; eigenvalues below ``max(n_train, p) * eps`` of the largest 
 centring creates when ``p >= n_train``, so there its solution depends on rounding; the two agree
 whenever the centred train features have full column rank. The eigendecomposition also serves the
 ridge-CV metric (``ridgecv.py``).
+
+When ``p <= n_train`` the splits share one factorisation (:func:`downdated_ridge_predictions`): the
+Cholesky factor of all rows' Gram matrix (one symmetric product, :func:`symmetric_gram`) and, per
+split, the Woodbury correction for its left-out rows -- about a third of the work of one ``p x p``
+factorisation per split. Where that correction is ill-conditioned (a split's train rows much closer
+to rank deficiency than all rows) the per-split systems above are solved instead.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from callbacks.brainscore.metrics.correlation import pearson_per_column
+from callbacks.brainscore.metrics.kernel_pls import _blas_threads
 
 __all__ = [
     "FoldGrams",
@@ -43,7 +51,18 @@ __all__ = [
     "paired_tensors",
     "prepare_cv_inputs",
     "predict_folds",
+    "symmetric_gram",
+    "downdated_ridge_predictions",
+    "symmetric_eigh",
 ]
+
+GRAM_BLOCK = 256
+"""Columns per block of :func:`symmetric_gram` off CPU (only the blocks on and above the diagonal are multiplied)."""
+
+WOODBURY_MIN_PIVOT = 1e-3
+"""Smallest pivot of the ``m x m`` downdate system ``I - Z^T Z`` (eigenvalues in ``(0, 1]``) for which
+:func:`downdated_ridge_predictions` is used; below it the split's rows change the Gram matrix so much that
+the direct factorisation of that split is the accurate one."""
 
 
 @dataclass
@@ -124,11 +143,94 @@ def fold_grams(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch
     return FoldGrams(mu, ymu, cross, None, X[train] - mu.unsqueeze(1), Y[train] - ymu.unsqueeze(1))
 
 
+def symmetric_gram(X: torch.Tensor, block: int = GRAM_BLOCK) -> torch.Tensor:
+    """``X^T X`` of ``(n, p)`` ``X`` as one symmetric product (half the multiply-adds of a general one).
+
+    On CPU numpy's BLAS ``syrk`` (which numpy's ``matmul`` calls for ``A.T @ A``; torch has no symmetric
+    product), with torch's number of threads; elsewhere the column blocks on and above the diagonal, ``block`` columns at a time.
+    """
+    p = X.shape[1]
+    if X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
+        a = X.detach().contiguous().numpy()
+        with _blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread setting
+            return torch.from_numpy(a.T @ a)
+    if p <= 2 * block:
+        return X.T @ X
+    G = X.new_empty(p, p)
+    for start in range(0, p, block):
+        stop = min(start + block, p)
+        part = X[:, start:stop].T @ X[:, start:]  # (b, p - start)
+        G[start:stop, start:] = part
+        G[start:, start:stop] = part.T
+    return G
+
+
+def downdated_ridge_predictions(
+    X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch.Tensor, test: torch.Tensor, alpha: float
+) -> torch.Tensor | None:
+    """Ridge predictions ``(S, n_test, q)`` of every split for its test rows, from one Cholesky factorisation.
+
+    With ``A = X^T X + alpha I = L L^T`` over all rows, a split's centred train system is the downdate
+    ``A_s = A - U U^T``, ``U = [X_out^T, sqrt(n_train) mu]`` (its left-out rows and train mean), and the
+    Woodbury identity gives ``A_s^{-1} = L^{-T} (I + Z (I - Z^T Z)^{-1} Z^T) L^{-1}`` with ``Z = L^{-1} U``.
+    The test rows are left-out rows, so ``L^{-1} x`` of each is already a column of ``Z`` and the
+    predictions need only the ``m x m`` system ``I - Z^T Z`` (``m = n_out + 1``): per split one
+    triangular solve of ``m`` columns instead of a ``p x p`` downdate, factorisation and solve.
+
+    Args:
+        X: ``(n, p)`` globally centred features, ``p <= n_train``; Y: ``(n, q)`` globally centred targets.
+        train, out: :func:`fold_index` rows; test: ``(S, n_test)`` sorted test rows, each a left-out row.
+        alpha: the penalty (``0``: least squares).
+
+    Returns:
+        The predictions, or None where this form is not accurate (``A`` not numerically positive
+        definite, a downdate pivot below :data:`WOODBURY_MIN_PIVOT`, a test row that is a train row):
+        then the direct per-split path (:func:`ridge_coefficients`) applies.
+    """
+    n_tr, n_out, p = train.shape[1], out.shape[1], X.shape[1]
+    eye = torch.eye(p, dtype=X.dtype, device=X.device)
+    L, info = torch.linalg.cholesky_ex(symmetric_gram(X) + alpha * eye)
+    pivots = torch.diagonal(L) ** 2
+    if int(info) != 0 or not bool(pivots.amin() > pivots.amax() * p * torch.finfo(X.dtype).eps * 1e3):
+        return None
+    position = torch.searchsorted(out, test)  # where each test row sits among the left-out rows
+    if not bool((out.gather(1, position.clamp_max(n_out - 1)) == test).all()):
+        return None
+    Xo, Yo = X[out], Y[out]  # (S, n_out, p), (S, n_out, q)
+    mu, ymu = (X.sum(0) - Xo.sum(1)) / n_tr, (Y.sum(0) - Yo.sum(1)) / n_tr
+    root = n_tr ** 0.5
+    U = torch.cat([Xo, root * mu.unsqueeze(1)], 1)  # (S, m, p): rows of U^T
+    V = torch.cat([Yo, root * ymu.unsqueeze(1)], 1)  # (S, m, q)
+    S, m = U.shape[:2]
+    Z = torch.linalg.solve_triangular(L, U.reshape(S * m, p).T, upper=False)  # (p, S m): all splits in one solve
+    Z = Z.T.reshape(S, m, p).transpose(1, 2)  # (S, p, m)
+    b = torch.linalg.solve_triangular(L, X.T @ Y, upper=False) - Z @ V  # L^{-1} X_c^T Y_c of each split
+    ZtZ = Z.transpose(1, 2) @ Z
+    small, info = torch.linalg.cholesky_ex(torch.eye(m, dtype=X.dtype, device=X.device) - ZtZ)
+    if bool((info != 0).any()) or not bool((torch.diagonal(small, dim1=-2, dim2=-1) ** 2).amin() > WOODBURY_MIN_PIVOT):
+        return None
+    Ztb = Z.transpose(1, 2) @ b  # (S, m, q)
+    fitted = Ztb + ZtZ @ torch.cholesky_solve(Ztb, small)  # Z^T A_s^{-1}-solution: row i = u_i^T W_s
+    pred = fitted[:, :n_out] - fitted[:, n_out:] / root + ymu.unsqueeze(1)  # x^T W_s - mu^T W_s + y mean
+    return pred.gather(1, position.unsqueeze(-1).expand(-1, -1, pred.shape[-1]))
+
+
+def symmetric_eigh(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ascending eigenvalues ``(S, k)`` and eigenvectors ``(S, k, k)`` of a batch of symmetric matrices (lower
+    triangles read), as ``torch.linalg.eigh``; on CPU LAPACK's divide-and-conquer ``syevd`` through scipy (numpy's
+    BLAS, with torch's number of threads), faster there than torch's own call."""
+    if M.device.type != "cpu" or M.dtype not in (torch.float32, torch.float64):
+        return torch.linalg.eigh(M)
+    with _blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):
+        parts = [scipy.linalg.eigh(m, driver="evd", check_finite=False) for m in M.detach().numpy()]
+    return torch.from_numpy(np.stack([w for w, _ in parts])), torch.from_numpy(np.stack([v for _, v in parts]))
+
+
 def fold_spectra(grams: FoldGrams) -> FoldSpectra:
     """Eigendecomposition of every split's centred train features, batched: of the ``p x p`` Gram matrix
     (primal) or of the ``n_train x n_train`` kernel (dual, then ``V = X_c^T U / s``)."""
     M = grams.gram if grams.gram is not None else grams.centred @ grams.centred.transpose(1, 2)
-    lam, U = torch.linalg.eigh(M)
+    lam, U = symmetric_eigh(M)
     valid = lam > lam[:, -1:].clamp_min(0) * (max(M.shape[-1], grams.x_mean.shape[-1]) * torch.finfo(M.dtype).eps)
     if grams.gram is not None:
         V = U
@@ -225,6 +327,16 @@ def prepare_cv_inputs(
     return X, Y, train, out, test, y_shift
 
 
+def _ridge_test_predictions(X: torch.Tensor, Y: torch.Tensor, train: torch.Tensor, out: torch.Tensor,
+                            test: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``(S, n_test, q)`` test predictions: the downdate form where it is accurate, else each split's own system."""
+    pred = downdated_ridge_predictions(X, Y, train, out, test, alpha) if X.shape[1] <= train.shape[1] else None
+    if pred is None:
+        grams = fold_grams(X, Y, train, out)
+        pred = predict_folds(X, grams, ridge_coefficients(grams, alpha), test)
+    return pred
+
+
 def ridge_cv_correlations(
     X: torch.Tensor | np.ndarray,
     Y: torch.Tensor | np.ndarray,
@@ -247,8 +359,7 @@ def ridge_cv_correlations(
         ``(n_splits, n_neuroids)`` correlations (NaN where a prediction or target is constant).
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
-    grams = fold_grams(X, Y, train, out)
-    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, alpha), test), Y[test])
+    return pearson_per_column(_ridge_test_predictions(X, Y, train, out, test, alpha), Y[test])
 
 
 def linear_cv_correlations(
@@ -274,5 +385,4 @@ def linear_cv_correlations(
         ``(n_splits, n_neuroids)`` correlations on the held-out rows.
     """
     X, Y, train, out, test, _ = prepare_cv_inputs(X, Y, splits, dtype, device)
-    grams = fold_grams(X, Y, train, out)
-    return pearson_per_column(predict_folds(X, grams, ridge_coefficients(grams, 0.0), test), Y[test])
+    return pearson_per_column(_ridge_test_predictions(X, Y, train, out, test, 0.0), Y[test])

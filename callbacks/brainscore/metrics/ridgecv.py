@@ -13,7 +13,12 @@ From one eigendecomposition per split (:func:`~.ridge.fold_spectra`: principal a
 eigenvalues ``lam`` of the centred train features) the LOO residuals of every alpha follow without
 refitting: with ``Q = X_c V`` (principal scores), ``g = 1 / (lam + alpha)``, the hat matrix is
 ``H = 11^T / n + Q diag(g) Q^T`` (unpenalised intercept), fitted values ``Q diag(g) Q^T Y_c`` and
-LOO residuals ``(Y_c - H Y_c)_i / (1 - H_ii)``.
+LOO residuals ``(Y_c - H Y_c)_i / (1 - H_ii)``. The fitted values of all alphas share few products:
+the shrinkage matrix ``lam_k / (lam_k + alpha_j)`` (alphas x axes) has a low numerical rank (its
+singular values fall fast: ~30 above ``1e-13`` of the largest for brainscore-vision's 86 alphas), so
+``Q diag(g_j) Q^T Y_c`` is a combination of that many products ``Q diag(t / lam) Q^T Y_c``, one per
+right singular vector ``t`` -- the ``n x p x q`` products once per singular vector instead of once per
+alpha. The hat-matrix diagonals are exact (``n x p`` per alpha).
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ BRAINSCORE_ALPHAS: tuple[float, ...] = tuple(
 )
 
 
+LOO_RANK_TOL = 1e-13
+"""Relative cut-off of the singular values of the ``alphas x axes`` shrinkage matrix ``lam / (lam + alpha)``
+kept by :func:`loo_alphas` (its numerical rank: ~30 for brainscore-vision's 86 alphas)."""
+
+LOO_ALPHA_CHUNK = 8
+"""Alphas whose LOO residuals :func:`loo_alphas` holds at once."""
+
+
 def check_alphas(alphas: Sequence[float], config_key: str = "alphas") -> tuple[float, ...]:
     """The grid as floats; one ``ConfigError`` line naming ``config_key`` when it is empty or not all positive."""
     grid = tuple(float(a) for a in alphas)
@@ -79,18 +92,38 @@ def loo_alphas(
         alpha_per_target: one alpha per target (else one per split, by the error averaged over targets).
     """
     n_tr = train.shape[1]
-    Q = (X[train] - spectra.x_mean.unsqueeze(1)) @ spectra.V  # (S, n_tr, r)
+    grid = torch.tensor(tuple(alphas), dtype=X.dtype, device=X.device)
+    Q = (X[train] - spectra.x_mean.unsqueeze(1)) @ spectra.V  # (S, n_tr, r) principal scores
     Yc = Y[train] - spectra.y_mean.unsqueeze(1)  # (S, n_tr, q)
     B = spectra.V.transpose(1, 2) @ spectra.cross  # Q^T Y_c, (S, r, q)
-    Q2 = Q * Q
+    lam = torch.where(spectra.valid, spectra.lam, torch.ones_like(spectra.lam))
+    gain = torch.where(spectra.valid.unsqueeze(1), 1.0 / (lam.unsqueeze(1) + grid[:, None]), torch.zeros_like(lam).unsqueeze(1))
+    leverage = 1.0 / n_tr + (Q * Q) @ gain.transpose(1, 2)  # (S, n_tr, a) hat-matrix diagonals, exact
+    shrink = gain * lam.unsqueeze(1)  # (S, a, r): lam / (lam + alpha) on valid axes
+    basis, weight, axes = torch.linalg.svd(shrink, full_matrices=False)
+    rank = int((weight > weight[:, :1] * LOO_RANK_TOL).sum(1).max())
     errors = []
-    for alpha in alphas:  # one matrix product per alpha, all splits and targets at once
-        g = torch.where(spectra.valid, 1.0 / (spectra.lam + alpha), torch.zeros_like(spectra.lam))
-        h = 1.0 / n_tr + (Q2 @ g.unsqueeze(-1))  # (S, n_tr, 1) hat-matrix diagonal
-        resid = (Yc - Q @ (g.unsqueeze(-1) * B)) / (1.0 - h)
-        err = (resid * resid).mean(1)  # (S, q)
-        errors.append(err if alpha_per_target else err.mean(1, keepdim=True).expand_as(err))
-    return torch.stack(errors).argmin(0)  # first minimum on ties, as sklearn's strict update
+    for s in range(len(Q)):  # one split at a time bounds the memory
+        if rank < len(grid):  # fitted values of every alpha from `rank` products: shrink ~ basis weight axes
+            terms = axes[s, :rank] / lam[s]  # (rank, r); fitted = sum_t basis weight (Q diag(terms_t) B)
+            products = Q[s] @ (terms.T.unsqueeze(-1) * B[s].unsqueeze(1)).reshape(Q.shape[-1], -1)  # (n_tr, rank q)
+            products = products.reshape(n_tr, rank, -1).transpose(0, 1).reshape(rank, -1)  # (rank, n_tr q)
+            mix = basis[s, :, :rank] * weight[s, :rank]  # (a, rank)
+        split_errors = []
+        for start in range(0, len(grid), LOO_ALPHA_CHUNK):
+            chunk = slice(start, start + LOO_ALPHA_CHUNK)
+            if rank < len(grid):
+                fitted = (mix[chunk] @ products).reshape(-1, *Yc.shape[1:])  # (c, n_tr, q)
+            else:  # one product per alpha
+                fitted = torch.stack([Q[s] @ (g.unsqueeze(-1) * B[s]) for g in gain[s, chunk]])
+            resid = fitted.sub_(Yc[s]).square_()  # squared residuals, in place
+            weights = (1.0 - leverage[s, :, chunk].T).pow(-2) / n_tr  # (c, n_tr): LOO scale, mean over rows
+            split_errors.append((weights.unsqueeze(1) @ resid).squeeze(1))  # (c, q)
+        errors.append(torch.cat(split_errors))
+    errors = torch.stack(errors, 1)  # (a, S, q)
+    if not alpha_per_target:
+        errors = errors.mean(2, keepdim=True).expand_as(errors)
+    return errors.argmin(0)  # first minimum on ties, as sklearn's strict update
 
 
 def ridgecv_cv_correlations(
