@@ -33,6 +33,7 @@ from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "EXHAUSTED",
+    "blas_threads",
     "GRAM_CHUNK_BYTES",
     "centred_gram",
     "centred_product",
@@ -52,7 +53,7 @@ _GRAM_ROW_BLOCK = 512  # CPU: row blocks of K; only the blocks on or below the d
 
 
 @functools.cache
-def _blas_threads() -> ThreadpoolController:
+def blas_threads() -> ThreadpoolController:
     """The BLAS libraries loaded in this process (looked up once)."""
     return ThreadpoolController()
 
@@ -74,7 +75,7 @@ def top_eigenvectors(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return values[:, -1], vectors[:, :, -1]
     values = np.empty(S)
     vectors = np.empty((S, q))
-    with _blas_threads().limit(limits=1, user_api="blas"):  # threads only wait on a q x q problem
+    with blas_threads().limit(limits=1, user_api="blas"):  # threads only wait on a q x q problem
         for s, g in enumerate(G.numpy()):
             value, vector = scipy.linalg.eigh(g, subset_by_index=(q - 1, q - 1), driver="evr", check_finite=False)
             values[s], vectors[s] = value[0], vector[:, 0]

@@ -36,7 +36,7 @@ import scipy.linalg
 import torch
 
 from callbacks.brainscore.metrics.correlation import pearson_per_column
-from callbacks.brainscore.metrics.kernel_pls import _blas_threads
+from callbacks.brainscore.metrics.kernel_pls import blas_threads
 
 __all__ = [
     "FoldGrams",
@@ -152,7 +152,7 @@ def symmetric_gram(X: torch.Tensor, block: int = GRAM_BLOCK) -> torch.Tensor:
     p = X.shape[1]
     if X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
         a = X.detach().contiguous().numpy()
-        with _blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread setting
+        with blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread setting
             return torch.from_numpy(a.T @ a)
     if p <= 2 * block:
         return X.T @ X
@@ -221,7 +221,7 @@ def symmetric_eigh(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     BLAS, with torch's number of threads), faster there than torch's own call."""
     if M.device.type != "cpu" or M.dtype not in (torch.float32, torch.float64):
         return torch.linalg.eigh(M)
-    with _blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):
+    with blas_threads().limit(limits=torch.get_num_threads(), user_api="blas"):
         parts = [scipy.linalg.eigh(m, driver="evd", check_finite=False) for m in M.detach().numpy()]
     return torch.from_numpy(np.stack([w for w, _ in parts])), torch.from_numpy(np.stack([v for _, v in parts]))
 
