@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +80,14 @@ def _decode(save_dir: Path) -> tuple[Path, str, dict, list[dict]]:
     wandb.finish()  # flush the record log
     runs = sorted((save_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
-    records = read_records(next(runs[0].glob("run-*.wandb")))
-    kinds = [r.WhichOneof("record_type") for r in records]
+    path = next(runs[0].glob("run-*.wandb"))
+    deadline = time.monotonic() + 60
+    while True:  # wandb-core may still be writing the log when finish() returns on a loaded machine
+        records = read_records(path)
+        kinds = [r.WhichOneof("record_type") for r in records]
+        if ("run" in kinds and "exit" in kinds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     run = next(r.run for r, k in zip(records, kinds) if k == "run")
     config: dict = {}
     for update in [run.config] + [r.config for r, k in zip(records, kinds) if k == "config"]:
