@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from torch import nn
 
 from neuroalign.core.errors import ConfigError
