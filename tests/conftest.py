@@ -22,7 +22,7 @@ torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 def pytest_collection_modifyitems(session, config, items):
     """Slow end-to-end tests first, so a parallel run does not end waiting on one of them (order kept otherwise)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # with --no-loadscope-reorder, xdist keeps this order
 
 
 @pytest.fixture(scope="module")
