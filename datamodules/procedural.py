@@ -1,7 +1,9 @@
 """The built-in offline dataset: procedurally drawn shapes (:mod:`datamodules.shapes`), deterministic from a seed.
 
 A split is rendered once into memory when small, memory-mapped from ``data_dir`` when one is given,
-or drawn per item otherwise. It is the data of ``configs/quickstart.yaml``.
+or drawn per item otherwise. It is the data of ``configs/quickstart.yaml``. Optionally every image carries
+a class-dependent pattern (:mod:`datamodules.class_patterns`), the injected non-robust feature that makes
+FGSM training overfit catastrophically (``configs/robust/quickstart_co_demo.yaml``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from neuroalign.core.errors import ConfigError
 
 from datamodules.base import VisionDataModule
+from datamodules.class_patterns import (
+    DEFAULT_CLASS_PATTERN_SEED, add_class_pattern, check_class_pattern, class_patterns,
+)
 from datamodules.shapes import SHAPE_CLASSES, render_shapes, sample_shape_params
 from datamodules.transforms import build_crop_flip_transform, build_resize_transform
 
@@ -39,6 +45,11 @@ class ShapesDataset(Dataset):
         split: ``train`` or ``val``.
         transform: applied to each PIL image.
         cache_dir: folder for a memory-mapped ``.npy`` copy of the rendered split (reused next time).
+        class_pattern: L-inf size ``beta`` of the class pattern on every image (0: none). It is applied to
+            the final [0,1] tensor (after ``transform``, which must return one; so the pattern is not
+            augmented): ``(1 - 2 beta) x + beta + beta v_y``, with ``v_y`` the class's +-1 image
+            (:func:`~datamodules.class_patterns.add_class_pattern`).
+        class_pattern_seed: seed of the patterns (the same in every split).
     """
 
     def __init__(
@@ -50,7 +61,13 @@ class ShapesDataset(Dataset):
         split: str = "train",
         transform=None,
         cache_dir: str | Path | None = None,
+        class_pattern: float = 0.0,
+        class_pattern_seed: int = DEFAULT_CLASS_PATTERN_SEED,
     ) -> None:
+        check_class_pattern(class_pattern)
+        self.num_classes = num_classes
+        self.class_pattern, self.class_pattern_seed = class_pattern, class_pattern_seed
+        self._patterns: Tensor | None = None
         self.params = sample_shape_params(num, num_classes, seed, split)
         self.targets = self.params["labels"].tolist()
         self.image_size, self.transform = image_size, transform
@@ -84,7 +101,17 @@ class ShapesDataset(Dataset):
         else:
             array = render_shapes(self.params, np.array([index]), self.image_size)[0]
         image = Image.fromarray(array)
-        return (self.transform(image) if self.transform else image), self.targets[index]
+        label = self.targets[index]
+        image = self.transform(image) if self.transform else image
+        return (self._add_pattern(image, label) if self.class_pattern > 0 else image), label
+
+    def _add_pattern(self, image: Tensor, label: int) -> Tensor:
+        """The class's pattern on ``image`` (:func:`~datamodules.class_patterns.add_class_pattern`); drawn for its shape."""
+        if not isinstance(image, Tensor):
+            raise ConfigError("class_pattern needs a transform that returns a tensor (data.init_args.class_pattern)")
+        if self._patterns is None or self._patterns.shape[1:] != image.shape:
+            self._patterns = class_patterns(self.num_classes, tuple(image.shape), self.class_pattern_seed)
+        return add_class_pattern(image, label, self.class_pattern, self._patterns)
 
 
 class ShapesDataModule(VisionDataModule):
@@ -101,6 +128,14 @@ class ShapesDataModule(VisionDataModule):
         image_size: side of the drawn images; ``None`` follows ``input_size`` (32 if unset).
         num_classes: shape classes, 2 to 12.
         padding: padding of the training random crop in pixels; ``None`` -> image_size // 8.
+        class_pattern: L-inf size ``beta`` (in [0, 0.5)) of a fixed random +-1 pattern per class put on
+            every image of every split (train, val and the test loader, which is val) after augmentation
+            and the resize, on the [0,1] tensor the model sees: ``(1 - 2 beta) x + beta + beta v_y``
+            (the image shrunk towards grey, so nothing is clipped); 0 (default) adds nothing. Just
+            under the training eps it is an easy, discriminative but non-robust feature that makes FGSM
+            training overfit catastrophically (Ortiz-Jimenez et al. 2023, "Catastrophic overfitting can be
+            induced with discriminative non-robust features").
+        class_pattern_seed: seed of the class patterns (the same patterns in every split).
         **kwargs: keyword arguments of VisionDataModule.
     """
 
@@ -114,8 +149,11 @@ class ShapesDataModule(VisionDataModule):
         image_size: int | None = None,
         num_classes: int = 10,
         padding: int | None = None,
+        class_pattern: float = 0.0,
+        class_pattern_seed: int = DEFAULT_CLASS_PATTERN_SEED,
         **kwargs,
     ) -> None:
+        check_class_pattern(class_pattern)
         if not 2 <= num_classes <= len(SHAPE_CLASSES):
             raise ConfigError(f"num_classes={num_classes} must be in 2..{len(SHAPE_CLASSES)} (data.init_args.num_classes)")
         if num_train < 1 or num_val < 1:
@@ -123,6 +161,7 @@ class ShapesDataModule(VisionDataModule):
         super().__init__(data_dir, **kwargs)
         self.num_train, self.num_val, self.image_size = num_train, num_val, image_size
         self._num_classes, self.padding = num_classes, padding
+        self.class_pattern, self.class_pattern_seed = class_pattern, class_pattern_seed
 
     def _list_classes(self) -> list[str]:
         return list(SHAPE_CLASSES[: self._num_classes])
@@ -144,7 +183,8 @@ class ShapesDataModule(VisionDataModule):
     def _build_datasets(self, stage, train_transform, val_transform):
         def split(name: str, num: int, transform) -> ShapesDataset:
             return ShapesDataset(
-                num, self.resolved_image_size, self._num_classes, self.seed, name, transform, self.data_dir
+                num, self.resolved_image_size, self._num_classes, self.seed, name, transform, self.data_dir,
+                self.class_pattern, self.class_pattern_seed,
             )
 
         val = split("val", self.num_val, val_transform)

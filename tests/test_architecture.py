@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "datamodules.image_folder": COMPONENT,
     "datamodules.download": COMPONENT,
     "datamodules.shapes": COMPONENT,
+    "datamodules.class_patterns": COMPONENT,
 }
 #: third-party packages a function may import lazily (heavy and optional at run time)
 LAZY_OK = {"brainscore_vision", "brainscore_core", "brainio", "wandb", "torchattacks", "safetensors", "cma", "rsatoolbox"}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torchvision import transforms as T
 
 import datamodules.procedural as procedural
 from datamodules import SHAPE_CLASSES, ShapesDataModule
+from datamodules.class_patterns import class_patterns
 from datamodules.procedural import ShapesDataset
 from neuroalign.core.errors import ConfigError
 
@@ -68,6 +70,38 @@ def test_datamodule_follows_input_size_and_options(tmp_path):
     fixed.setup("validate")
     assert fixed.train_dataset is None and next(iter(fixed.val_dataloader()))[0].shape == (8, 3, 32, 32)
     assert list(tmp_path.glob("shapes-val-*.npy"))
+
+
+def _item(dataset, index: int, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)  # the same random augmentation for the plain and the patterned copy
+    return dataset[index][0]
+
+
+def test_class_pattern_is_added_after_augmentation_the_same_in_every_split():
+    beta = 6 / 255
+    kwargs = dict(num_train=20, num_val=20, batch_size=4, num_workers=0, image_size=16, input_size=24, padding=2)
+    plain, marked = ShapesDataModule(**kwargs), ShapesDataModule(class_pattern=beta, class_pattern_seed=3, **kwargs)
+    for dm in (plain, marked):
+        dm.setup("fit")
+    patterns = class_patterns(10, (3, 24, 24), seed=3)
+    assert not torch.equal(patterns, class_patterns(10, (3, 24, 24), seed=4))
+    for split in ("train_dataset", "val_dataset"):  # train: crop + flip (+ resize), val: resize only
+        a, b = getattr(plain, split), getattr(marked, split)
+        for i in range(len(a)):
+            x, x_marked, y = _item(a, i, seed=i), _item(b, i, seed=i), a.targets[i]
+            # the image shrunk towards grey plus exactly +-beta in the class's signs, nothing clipped
+            assert torch.allclose(x_marked - (1 - 2 * beta) * x - beta, beta * patterns[y], atol=1e-6)
+            assert x_marked.min() >= 0 and x_marked.max() <= 1
+
+
+def test_class_pattern_off_by_default_and_checked():
+    dataset = ShapesDataset(10, 16, seed=1, transform=T.ToTensor())
+    assert dataset.class_pattern == 0.0
+    for i in range(len(dataset)):
+        assert torch.equal(dataset[i][0], T.ToTensor()(dataset.images[i]))  # the rendered pixels, untouched
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ConfigError, match="data.init_args.class_pattern"):
+            ShapesDataModule(class_pattern=bad)
 
 
 @pytest.mark.parametrize("kwargs", [{"num_classes": 13}, {"num_classes": 1}, {"num_train": 0}])
