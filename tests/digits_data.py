@@ -1,10 +1,13 @@
-"""sklearn's handwritten digits (8x8, shipped with sklearn) as [0,1] image tensors, and a tiny MLP for them."""
+"""sklearn's handwritten digits (8x8, shipped with sklearn) as [0,1] image tensors, and the zoo's MLP for them."""
 
 from __future__ import annotations
 
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
+
+from datamodules.class_patterns import add_class_pattern, class_patterns
+from lightning_modules.zoo.mlp import MLP
 
 
 def digits(channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,18 +22,12 @@ def with_class_patterns(x: torch.Tensor, y: torch.Tensor, beta: float, seed: int
 
     ``x' = (1 - 2 beta) x + beta + beta v_y`` with ``v_y`` a fixed random +-1 image per class (drawn with
     ``seed``): an easy, discriminative but non-robust feature when ``beta`` is below the training eps
-    (the injected features of Ortiz-Jimenez et al. 2023).
+    (the injected features of Ortiz-Jimenez et al. 2023; :mod:`datamodules.class_patterns`).
     """
-    generator = torch.Generator().manual_seed(seed)
-    patterns = torch.randint(0, 2, (int(y.max()) + 1, *x.shape[1:]), generator=generator).float() * 2 - 1
-    return (1 - 2 * beta) * x + beta + beta * patterns[y]
+    return add_class_pattern(x, y, beta, class_patterns(int(y.max()) + 1, tuple(x.shape[1:]), seed))
 
 
 def mlp(width: int = 256, channels: int = 1, seed: int = 0) -> nn.Module:
-    """A two-hidden-layer ReLU MLP on 8x8 images, 10 classes, seeded."""
+    """The zoo's two-hidden-layer ReLU :class:`~lightning_modules.zoo.mlp.MLP` on 8x8 images, 10 classes, seeded."""
     torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Flatten(), nn.Linear(channels * 64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10)
-    )
-    net.num_classes = 10
-    return net
+    return MLP(img_size=8, in_chans=channels, num_classes=10, width=width, depth=2)

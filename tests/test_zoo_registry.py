@@ -169,3 +169,18 @@ def test_timm_converts_a_checkpoint_that_does_not_fit_as_it_is(tmp_path):
     assert five.head.out_features == 5  # a fresh head of the asked class count
     with pytest.raises(ConfigError, match="does not fit this model"):
         build_model("vit_tiny_patch16_224", depth=2, img_size=32, weights_path=str(path))
+
+
+def test_the_built_in_mlp_sees_raw_pixels_names_its_layers_and_sets_the_input_size():
+    model = ZooModel("mlp", num_classes=4, model_kwargs={"img_size": 8, "width": 6, "depth": 3})
+    assert model.input_size == (3, 8, 8)
+    assert [name for name, _ in model.net.named_children()] == ["flatten", "fc1", "act1", "fc2", "act2", "fc3", "act3", "head"]
+    assert model.net.fc1.in_features == 3 * 8 * 8 and model.net.head.out_features == 4
+    x = torch.rand(5, 3, 8, 8)
+    torch.testing.assert_close(model(x), model.net(x))  # mean 0, std 1: no normalisation in front
+    linear = ZooModel("mlp", num_classes=3, model_kwargs={"img_size": 8, "depth": 0})
+    assert [name for name, _ in linear.net.named_children()] == ["flatten", "head"]
+    with pytest.raises(ConfigError, match="no downloadable weights"):
+        ZooModel("mlp", pretrained=True)
+    with pytest.raises(ValueError, match="depth >= 0"):
+        ZooModel("mlp", model_kwargs={"width": 0})

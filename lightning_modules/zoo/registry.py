@@ -17,6 +17,7 @@ import fnmatch
 import importlib
 
 import lightning_modules.zoo.cifar_vit  # noqa: F401 - its @register_model adds cifar_vit to the custom family
+import lightning_modules.zoo.mlp  # noqa: F401 - adds mlp to the custom family
 from lightning_modules.zoo.custom import CUSTOM
 from lightning_modules.zoo.family import ModelFamily
 from lightning_modules.zoo.timm_models import TimmFamily
