@@ -29,7 +29,10 @@ Then ``action``:
   (kept in CPU memory: the pre-collapse state, which the last check before the detection need not be
   when PGD accuracy slid over several checks) and multiply the module's ``alpha`` by ``alpha_factor``
   (locuslab's early-stopping recipe keeps the best-PGD weights; the step is lowered so that the collapse
-  does not happen again at once).
+  does not happen again at once). After ``max_rollbacks`` rollbacks a further detection restores the
+  best-PGD state once more and stops training (early stopping at the best check, as locuslab does):
+  when lowering alpha has not prevented the collapse, halving it on and on would only train with a
+  step that no longer attacks.
 
 Every event is a log line (with the global step) and the metric ``train/co_event`` (1 at the step of an
 event), and after a rollback ``train/attack_alpha``; all metrics go straight to the trainer's loggers at the
@@ -93,6 +96,8 @@ class CatastrophicOverfittingMonitor(Callback):
         min_best_pgd_acc: the best PGD accuracy must reach this before anything is declared.
         action: ``warn``, ``stop`` or ``rollback``.
         alpha_factor: the module's ``alpha`` is multiplied by this on a rollback (in (0, 1]).
+        max_rollbacks: rollbacks allowed before a detection restores the best-PGD state and stops
+            (``rollback`` only; >= 0).
         seed: seed of the subset and of the attacks' random starts (the training RNG is untouched).
     """
 
@@ -107,6 +112,7 @@ class CatastrophicOverfittingMonitor(Callback):
         min_best_pgd_acc: float = 0.05,
         action: Action = "warn",
         alpha_factor: float = 0.5,
+        max_rollbacks: int = 3,
         seed: int = 0,
     ) -> None:
         if every_n_steps < 1 or n_samples < 1 or pgd_steps < 1:
@@ -122,7 +128,9 @@ class CatastrophicOverfittingMonitor(Callback):
         self.pgd_step_size = None if pgd_step_size is None else as_fraction(pgd_step_size, "pgd_step_size")
         self.pgd_drop, self.fgsm_tolerance, self.min_best_pgd_acc = pgd_drop, fgsm_tolerance, min_best_pgd_acc
         self.action: Action = action
-        self.alpha_factor, self.seed = alpha_factor, seed
+        if max_rollbacks < 0:
+            raise ConfigError(f"CatastrophicOverfittingMonitor max_rollbacks {max_rollbacks!r} must be >= 0 (`max_rollbacks`)")
+        self.alpha_factor, self.max_rollbacks, self.seed = alpha_factor, max_rollbacks, seed
         self.best_pgd_acc, self.fgsm_at_best = 0.0, 0.0
         self.events: list[COEvent] = []
         self.history: list[dict[str, float]] = []
@@ -213,13 +221,23 @@ class CatastrophicOverfittingMonitor(Callback):
             pl_module.load_state_dict(module_state)
             for optimizer, state in zip(trainer.optimizers, optimizer_states):
                 optimizer.load_state_dict(state)
-            pl_module.alpha = float(pl_module.alpha) * self.alpha_factor
-            message += f"; rolled back to the best-PGD state, alpha lowered to {pl_module.alpha * 255:g}/255"
-            self._log(trainer, {"train/attack_alpha": float(pl_module.alpha)})
+            if self.rollbacks >= self.max_rollbacks:
+                action = "rollback_stop"
+                trainer.should_stop = True
+                message += f"; rolled back to the best-PGD state and stopping ({self.rollbacks} rollbacks did not prevent it, max_rollbacks)"
+            else:
+                pl_module.alpha = float(pl_module.alpha) * self.alpha_factor
+                message += f"; rolled back to the best-PGD state, alpha lowered to {pl_module.alpha * 255:g}/255"
+                self._log(trainer, {"train/attack_alpha": float(pl_module.alpha)})
         if trainer.is_global_zero:
             log.warning(message)
         self.events.append(COEvent(step, fgsm_acc, pgd_acc, self.best_pgd_acc, action, float(pl_module.alpha)))
         self._log(trainer, {"train/co_event": 1.0})
+
+    @property
+    def rollbacks(self) -> int:
+        """Rollbacks done so far (kept across resume with the events)."""
+        return sum(event.action == "rollback" for event in self.events)
 
     @staticmethod
     def _log(trainer: Trainer, metrics: dict[str, float]) -> None:

@@ -1,7 +1,9 @@
 """CatastrophicOverfittingMonitor on sklearn's digits: logged keys at their steps, no effect on training,
-the detection rule, and what warn / stop / rollback do."""
+the detection rule, what warn / stop / rollback / max_rollbacks do; and the shapes demo config, shortened."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import lightning as L
 import pandas as pd
@@ -12,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from callbacks import CatastrophicOverfittingMonitor
 from lightning_modules.robust.module import RobustFinetuneModule
+from neuroalign.cli import main
 from neuroalign.core.errors import ConfigError
 from digits_data import digits, mlp
 
@@ -146,3 +149,37 @@ def test_warn_goes_on_and_stop_stops_at_the_detection(tmp_path, action, last_ste
     trainer, _ = fit(module(), tmp_path, [monitor])
     assert [(e.step, e.action) for e in monitor.events] == [(15, action)]
     assert trainer.global_step == last_step
+
+
+def test_after_max_rollbacks_a_detection_restores_the_best_state_and_stops(tmp_path):
+    # best at step 10; collapses at 15 and 25 are rolled back (alpha halved twice), the one at 35 stops
+    script = [(0.5, 0.40), (0.6, 0.45), (0.7, 0.10), (0.6, 0.40), (0.7, 0.05), (0.6, 0.30), (0.7, 0.02), (0.7, 0.40)]
+    pl_module, weights = module(), Weights()
+    monitor = Scripted(script, action="rollback", max_rollbacks=2)
+    trainer, metrics = fit(pl_module, tmp_path, [weights, monitor], steps=40)
+    assert [(e.step, e.action) for e in monitor.events] == [(15, "rollback"), (25, "rollback"), (35, "rollback_stop")]
+    assert trainer.global_step == 35  # stopped at the third detection
+    assert pl_module.alpha == pytest.approx(0.25 * 1.25 * EPS)  # lowered twice, not a third time
+    for a, b in zip(weights.at[10][0], pl_module.parameters()):  # the final weights are the best check's
+        torch.testing.assert_close(a, b)
+    assert list(metrics.dropna(subset=["train/attack_alpha"])["step"]) == [15, 25]
+    fresh = CatastrophicOverfittingMonitor(action="rollback", max_rollbacks=2)
+    fresh.load_state_dict(monitor.state_dict())
+    assert fresh.rollbacks == 2  # a resumed run keeps the count
+    with pytest.raises(ConfigError, match="max_rollbacks"):
+        CatastrophicOverfittingMonitor(max_rollbacks=-1)
+
+
+def test_the_shapes_demo_config_trains_the_mlp_on_patterned_shapes_under_the_monitor(tmp_path, monkeypatch):
+    """configs/robust/quickstart_co_demo.yaml end to end, shortened to 120 steps (the collapse: see its header)."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "robust" / "quickstart_co_demo.yaml"
+    monkeypatch.chdir(tmp_path)  # the config writes runs/ relative to the working directory
+    small = ["--trainer.max_steps", "120", "--model.init_args.val_robust_samples", "32"]
+    assert main(["fit", "-c", str(config), *small]) == 0
+    run = tmp_path / "runs" / "co_demo" / "version_0"
+    metrics = pd.read_csv(run / "metrics.csv")
+    rows = metrics.dropna(subset=["train/pgd_acc"])
+    assert list(rows["step"]) == [60, 120]
+    assert rows["train/co_gap"].notna().all()
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state["model.net.fc1.weight"].shape == (512, 3 * 16 * 16)  # the zoo's MLP on 16 px RGB
