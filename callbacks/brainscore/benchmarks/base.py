@@ -100,13 +100,10 @@ class FeatureBenchmark(Benchmark):
 
     @property
     def cross_validated(self) -> bool:
-        """``True`` when scores come with per-split scores (see class doc).
-
-        A benchmark scoring with a metric object follows its metric's ``cross_validated`` (a local neural
-        benchmark with plain ``cka`` / ``rdm`` gives one whole-set number); others are cross-validated unless
-        they override this.
-        """
-        return bool(getattr(getattr(self, "metric", None), "cross_validated", True))
+        """``True`` when scores come with per-split scores (see class doc); subclasses whose metric gives one
+        whole-set number override it (:class:`~callbacks.brainscore.benchmarks.local_neural.LocalNeuralBenchmark`
+        with plain ``cka`` / ``rdm``)."""
+        return True
 
     @abstractmethod
     def stimulus_sets(self) -> dict[str, StimulusSet]:

@@ -125,6 +125,11 @@ class LocalNeuralBenchmark(LocalBenchmark):
         self._ceiling = None
 
     @property
+    def cross_validated(self) -> bool:
+        """Whether its metric scores per split (``False`` for the whole-set ``cka`` and ``rdm``)."""
+        return self.metric.cross_validated
+
+    @property
     def ceiling(self) -> float:
         """The ceiling that fits the metric (``ceiling`` of benchmark.yaml when given; computed once)."""
         if self._ceiling is None:
