@@ -38,14 +38,17 @@ Every event is a log line (with the global step) and the metric ``train/co_event
 event), and after a rollback ``train/attack_alpha``; all metrics go straight to the trainer's loggers at the
 check's global step, whatever ``log_every_n_steps`` is. Under DDP the ranks agree on the decision
 (:meth:`~lightning.pytorch.strategies.Strategy.reduce_boolean_decision`: any rank's detection counts).
-The monitor state (best accuracies, events, the lowered alpha) is saved in checkpoints and restored on
-resume; the in-memory snapshot is not (after a resume it is the first check's state until a new best).
+The monitor state (best accuracies, every check, events, the lowered alpha) is saved in checkpoints and
+restored on resume; the in-memory snapshot is not (after a resume it is the first check's state until a new
+best). At the end of training it draws every check and event into ``co_monitor.png`` in the run's log
+folder (:func:`~lightning_modules.robust.co_figure.plot_co_history`; also a W&B image ``train/co_monitor``).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -54,6 +57,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor
 
 from lightning_modules.robust.budgets import as_fraction
+from lightning_modules.robust.co_figure import plot_co_history
 from lightning_modules.robust.fgsm import fgsm_rs_step
 from lightning_modules.robust.pgd import pgd
 from lightning_modules.robust.subsets import seeded_subset
@@ -98,6 +102,7 @@ class CatastrophicOverfittingMonitor(Callback):
         alpha_factor: the module's ``alpha`` is multiplied by this on a rollback (in (0, 1]).
         max_rollbacks: rollbacks allowed before a detection restores the best-PGD state and stops
             (``rollback`` only; >= 0).
+        plot: draw ``co_monitor.png`` at the end of training.
         seed: seed of the subset and of the attacks' random starts (the training RNG is untouched).
     """
 
@@ -113,6 +118,7 @@ class CatastrophicOverfittingMonitor(Callback):
         action: Action = "warn",
         alpha_factor: float = 0.5,
         max_rollbacks: int = 3,
+        plot: bool = True,
         seed: int = 0,
     ) -> None:
         if every_n_steps < 1 or n_samples < 1 or pgd_steps < 1:
@@ -130,7 +136,7 @@ class CatastrophicOverfittingMonitor(Callback):
         self.action: Action = action
         if max_rollbacks < 0:
             raise ConfigError(f"CatastrophicOverfittingMonitor max_rollbacks {max_rollbacks!r} must be >= 0 (`max_rollbacks`)")
-        self.alpha_factor, self.max_rollbacks, self.seed = alpha_factor, max_rollbacks, seed
+        self.alpha_factor, self.max_rollbacks, self.plot, self.seed = alpha_factor, max_rollbacks, plot, seed
         self.best_pgd_acc, self.fgsm_at_best = 0.0, 0.0
         self.events: list[COEvent] = []
         self.history: list[dict[str, float]] = []
@@ -138,6 +144,7 @@ class CatastrophicOverfittingMonitor(Callback):
         self._snapshot: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
         self._last_checked = -1
         self._restored_alpha: float | None = None
+        self._alpha_at_start = 0.0
 
     # ------------------------------------------------------------------ measurement
     def measure(self, pl_module: LightningModule) -> tuple[float, float]:
@@ -180,6 +187,7 @@ class CatastrophicOverfittingMonitor(Callback):
         if self._restored_alpha is not None:
             pl_module.alpha = self._restored_alpha
             self._restored_alpha = None
+        self._alpha_at_start = float(pl_module.alpha)
         if self._subset is None:
             loader = trainer.train_dataloader
             loader = loader[0] if isinstance(loader, (list, tuple)) else loader
@@ -234,6 +242,32 @@ class CatastrophicOverfittingMonitor(Callback):
         self.events.append(COEvent(step, fgsm_acc, pgd_acc, self.best_pgd_acc, action, float(pl_module.alpha)))
         self._log(trainer, {"train/co_event": 1.0})
 
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Draw every check and event into ``co_monitor.png`` in the run's log folder (rank zero)."""
+        if not self.plot or not self.history or not trainer.is_global_zero:
+            return
+        folder = Path(trainer.log_dir or trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        alpha = f"{self._alpha_at_start * 255:g}/255"
+        if float(pl_module.alpha) != self._alpha_at_start:
+            alpha += f" -> {float(pl_module.alpha) * 255:g}/255"
+        title = (
+            f"catastrophic-overfitting monitor\neps {float(pl_module.eps) * 255:g}/255, alpha {alpha}, "
+            f"PGD-{self.pgd_steps} on {len(self._subset[1]) if self._subset is not None else self.n_samples} training images"
+        )
+        classes = getattr(pl_module, "num_classes", None)
+        chance = 1.0 / classes if isinstance(classes, int) and classes > 0 else None
+        events = [(e.step, e.action) for e in self.events]
+        path = plot_co_history(self.history, events, folder / "co_monitor.png", title, chance)
+        log.info("catastrophic-overfitting monitor: %s", path)
+        try:
+            from lightning.pytorch.loggers import WandbLogger
+        except ImportError:  # pragma: no cover
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="train/co_monitor", images=[str(path)])
+
     @property
     def rollbacks(self) -> int:
         """Rollbacks done so far (kept across resume with the events)."""
@@ -266,6 +300,7 @@ class CatastrophicOverfittingMonitor(Callback):
             "best_pgd_acc": self.best_pgd_acc,
             "fgsm_at_best": self.fgsm_at_best,
             "events": [asdict(e) for e in self.events],
+            "history": [dict(h) for h in self.history],
             "alpha": self.events[-1].alpha if self.events else None,
         }
 
@@ -273,4 +308,5 @@ class CatastrophicOverfittingMonitor(Callback):
         self.best_pgd_acc = float(state_dict.get("best_pgd_acc", 0.0))
         self.fgsm_at_best = float(state_dict.get("fgsm_at_best", 0.0))
         self.events = [COEvent(**e) for e in state_dict.get("events", [])]
+        self.history = [dict(h) for h in state_dict.get("history", [])]
         self._restored_alpha = state_dict.get("alpha")

@@ -42,8 +42,9 @@ def test_logs_fgsm_pgd_and_gap_every_n_steps_without_changing_training(tmp_path)
     plain = module()
     fit(plain, tmp_path / "plain", [])
     watched = module()
-    monitor = CatastrophicOverfittingMonitor(every_n_steps=5, n_samples=64, pgd_steps=3)
-    _, metrics = fit(watched, tmp_path / "watched", [monitor])
+    monitor = CatastrophicOverfittingMonitor(every_n_steps=5, n_samples=64, pgd_steps=3, plot=False)
+    trainer, metrics = fit(watched, tmp_path / "watched", [monitor])
+    assert not (Path(trainer.log_dir) / "co_monitor.png").exists()  # plot=False
 
     rows = metrics.dropna(subset=["train/pgd_acc"])
     assert list(rows["step"]) == [5, 10, 15, 20]  # every 5 optimiser steps, whatever log_every_n_steps is
@@ -165,7 +166,9 @@ def test_after_max_rollbacks_a_detection_restores_the_best_state_and_stops(tmp_p
     assert list(metrics.dropna(subset=["train/attack_alpha"])["step"]) == [15, 25]
     fresh = CatastrophicOverfittingMonitor(action="rollback", max_rollbacks=2)
     fresh.load_state_dict(monitor.state_dict())
-    assert fresh.rollbacks == 2  # a resumed run keeps the count
+    assert fresh.rollbacks == 2  # a resumed run keeps the count ...
+    assert fresh.history == monitor.history and len(fresh.history) == 7  # ... and every check, for the figure
+    assert (Path(trainer.log_dir) / "co_monitor.png").stat().st_size > 10_000  # drawn at the end of training
     with pytest.raises(ConfigError, match="max_rollbacks"):
         CatastrophicOverfittingMonitor(max_rollbacks=-1)
 
@@ -183,3 +186,4 @@ def test_the_shapes_demo_config_trains_the_mlp_on_patterned_shapes_under_the_mon
     assert rows["train/co_gap"].notna().all()
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state["model.net.fc1.weight"].shape == (512, 3 * 16 * 16)  # the zoo's MLP on 16 px RGB
+    assert (run / "co_monitor.png").is_file()
