@@ -1,4 +1,4 @@
-"""Tiny on-disk image datasets for the DataModule tests (ImageFolder trees in real file formats)."""
+"""Tiny on-disk image datasets for the tests: ImageFolder trees in real file formats, and the stimuli of local benchmark folders."""
 
 from __future__ import annotations
 
@@ -38,3 +38,14 @@ def truncate(path: Path) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+def write_stimuli(folder: Path, n: int, side: int, groups: int, rng: np.random.Generator) -> None:
+    """``n`` random ``side`` x ``side`` RGB PNGs ``im<i>.png`` drawn from ``rng`` and their ``stimuli.csv``
+    (``stimulus_id`` ``s<i>``, ``object_name`` ``o<i % groups>``), as a local benchmark folder has them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["stimulus_id,filename,object_name"]
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+        rows.append(f"s{i},im{i}.png,o{i % groups}")
+    (folder / "stimuli.csv").write_text("\n".join(rows) + "\n")

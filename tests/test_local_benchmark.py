@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from callbacks.brainscore.types import ScoringContext
 from callbacks.brainscore.benchmarks.local import open_local_benchmark
@@ -14,16 +13,12 @@ from callbacks.brainscore.benchmarks.local_folder import LocalBenchmark, read_lo
 from callbacks.brainscore.benchmarks.local_neural import LocalNeuralBenchmark
 from callbacks.brainscore.engine import score_model
 from neuroalign.core.errors import ConfigError, MissingFileError
+from image_trees import write_stimuli
 
 
 def _write(folder, n=40, reps=3, q=6, region="V4", seed=0, meta_extra=""):
-    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    rows = ["stimulus_id,filename,object_name"]
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
-        rows.append(f"s{i},im{i}.png,o{i % 4}")
-    (folder / "stimuli.csv").write_text("\n".join(rows) + "\n")
+    write_stimuli(folder, n, 12, 4, rng)
     (folder / "benchmark.yaml").write_text(
         f"name: t\nkind: neural\nregion: {region}\nvisual_degrees: 8\nstratify_by: object_name\n{meta_extra}"
     )

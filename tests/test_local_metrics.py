@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from callbacks import BrainScoreCallback
 from callbacks.brainscore.benchmarks.base import Benchmark
@@ -25,19 +24,15 @@ from callbacks.brainscore.metrics.ridgecv import ridgecv_cv_correlations
 from callbacks.brainscore.metrics.splits import brainscore_splits
 from callbacks.brainscore.types import ScoringContext
 from neuroalign.core.errors import ConfigError
+from image_trees import write_stimuli
 
 N, P, Q, REPS = 50, 30, 8, 4
 
 
 def _folder(path, meta=None, reps=REPS, seed=0):
     """A neural benchmark folder whose responses are a noisy linear read-out of ``features(seed)``."""
-    path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    rows = ["stimulus_id,filename,object_name"]
-    for i in range(N):
-        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(path / f"im{i}.png")
-        rows.append(f"s{i},im{i}.png,o{i % 5}")
-    (path / "stimuli.csv").write_text("\n".join(rows) + "\n")
+    write_stimuli(path, N, 8, 5, rng)
     base = {"name": "t", "kind": "neural", "region": "IT", "visual_degrees": 8, "stratify_by": "object_name"}
     (path / "benchmark.yaml").write_text(yaml.safe_dump({**base, **(meta or {})}))
     X = _features(seed)
